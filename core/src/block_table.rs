@@ -1,0 +1,234 @@
+//! Blocks: which models (or whole provider prefixes) selection should avoid until
+//! when, from rate-limit pushback (spec §4.5) and from latency triggers (§4.6).
+//!
+//! One [`BlockTable`] is shared by every request of a gateway (`apply_to: global`);
+//! each request also keeps a private one (`apply_to: request`). The table is sans-IO:
+//! every method takes `now`. Memory is bounded by the number of distinct keys
+//! recorded (models and prefixes from the config) times `min_triggers`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::config::{model_prefix, BlockScope};
+
+/// What a block covers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BlockKey {
+    /// One model, by its full `prefix/model-id` string.
+    Model(String),
+    /// Every model whose prefix is this.
+    Prefix(String),
+}
+
+impl BlockKey {
+    /// The key a block of `scope` for `model` is recorded under.
+    pub fn for_scope(scope: BlockScope, model: &str) -> BlockKey {
+        match scope {
+            BlockScope::Model => BlockKey::Model(model.to_owned()),
+            BlockScope::Provider => BlockKey::Prefix(model_prefix(model).to_owned()),
+        }
+    }
+}
+
+/// The latency-trigger settings that decide when events become a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatencyTrigger {
+    /// Events needed inside the window.
+    pub min_triggers: u32,
+    /// The sliding window; `None` means events never expire (only sensible with one trigger).
+    pub window: Option<Duration>,
+    /// How long the block lasts once triggered.
+    pub block_duration: Duration,
+}
+
+/// Pushback and latency blocks, and the recent high-latency events behind the latter.
+#[derive(Debug, Default)]
+pub struct BlockTable {
+    pushback: BTreeMap<BlockKey, Instant>,
+    latency: BTreeMap<BlockKey, Instant>,
+    latency_events: BTreeMap<BlockKey, VecDeque<Instant>>,
+}
+
+impl BlockTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Blocks `key` until `until` because an upstream pushed back (Retry-After and kin).
+    /// Never shortens an existing block.
+    pub fn record_pushback(&mut self, now: Instant, key: BlockKey, until: Instant) {
+        self.prune(now);
+        let entry = self.pushback.entry(key).or_insert(until);
+        if *entry < until {
+            *entry = until;
+        }
+    }
+
+    /// Records one high-latency event for `key`; once `trigger.min_triggers` events fall
+    /// inside the window, blocks `key` for `trigger.block_duration` (never shortening an
+    /// existing block). Returns the block's end when this event created or extended one.
+    pub fn record_latency_event(
+        &mut self,
+        now: Instant,
+        key: BlockKey,
+        trigger: LatencyTrigger,
+    ) -> Option<Instant> {
+        self.prune(now);
+        let needed = trigger.min_triggers.max(1) as usize;
+        let events = self.latency_events.entry(key.clone()).or_default();
+        events.push_back(now);
+        if let Some(window) = trigger.window {
+            while events
+                .front()
+                .is_some_and(|t| now.saturating_duration_since(*t) > window)
+            {
+                events.pop_front();
+            }
+        }
+        while events.len() > needed {
+            events.pop_front();
+        }
+        if events.len() < needed {
+            return None;
+        }
+        events.clear();
+        let until = now + trigger.block_duration;
+        let entry = self.latency.entry(key).or_insert(until);
+        if *entry < until {
+            *entry = until;
+        }
+        Some(*entry)
+    }
+
+    /// When the pushback block covering `model` (by model or by prefix) ends, if it is
+    /// still in force at `now`.
+    pub fn pushback_until(&self, now: Instant, model: &str) -> Option<Instant> {
+        Self::lookup(&self.pushback, now, model)
+    }
+
+    /// When the latency block covering `model` ends, if it is still in force at `now`.
+    pub fn latency_until(&self, now: Instant, model: &str) -> Option<Instant> {
+        Self::lookup(&self.latency, now, model)
+    }
+
+    fn lookup(map: &BTreeMap<BlockKey, Instant>, now: Instant, model: &str) -> Option<Instant> {
+        let by_model = map.get(&BlockKey::Model(model.to_owned()));
+        let by_prefix = map.get(&BlockKey::Prefix(model_prefix(model).to_owned()));
+        by_model
+            .into_iter()
+            .chain(by_prefix)
+            .copied()
+            .filter(|until| *until > now)
+            .max()
+    }
+
+    /// Drops blocks that have ended and trigger histories with nothing recent.
+    pub fn prune(&mut self, now: Instant) {
+        self.pushback.retain(|_, until| *until > now);
+        self.latency.retain(|_, until| *until > now);
+        self.latency_events.retain(|_, events| !events.is_empty());
+    }
+
+    /// How many entries the table holds (blocks plus trigger histories); for tests and metrics.
+    pub fn len(&self) -> usize {
+        self.pushback.len() + self.latency.len() + self.latency_events.len()
+    }
+
+    /// True when nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A [`BlockTable`] shared by every request of a gateway. Cloning shares the table.
+#[derive(Debug, Clone, Default)]
+pub struct SharedBlockTable(Arc<Mutex<BlockTable>>);
+
+impl SharedBlockTable {
+    /// A new, empty shared table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Locks the table. A panic in another holder never poisons it for good: the
+    /// table holds no invariant a half-finished update could break.
+    pub fn lock(&self) -> MutexGuard<'_, BlockTable> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> Instant {
+        crate::sim::virtual_epoch()
+    }
+
+    #[test]
+    fn pushback_never_shortens() {
+        let now = t0();
+        let mut t = BlockTable::new();
+        let key = BlockKey::Model("openai/gpt-4o".into());
+        t.record_pushback(now, key.clone(), now + Duration::from_secs(60));
+        t.record_pushback(now, key, now + Duration::from_secs(2));
+        assert_eq!(
+            t.pushback_until(now, "openai/gpt-4o"),
+            Some(now + Duration::from_secs(60))
+        );
+    }
+
+    #[test]
+    fn prefix_block_covers_every_model_of_the_prefix() {
+        let now = t0();
+        let mut t = BlockTable::new();
+        t.record_pushback(
+            now,
+            BlockKey::for_scope(BlockScope::Provider, "openai/gpt-4o"),
+            now + Duration::from_secs(5),
+        );
+        assert!(t.pushback_until(now, "openai/gpt-4o-mini").is_some());
+        assert!(t.pushback_until(now, "anthropic/claude").is_none());
+        assert!(t
+            .pushback_until(now + Duration::from_secs(5), "openai/gpt-4o")
+            .is_none());
+    }
+
+    #[test]
+    fn latency_block_needs_min_triggers_inside_the_window() {
+        let now = t0();
+        let mut t = BlockTable::new();
+        let trig = LatencyTrigger {
+            min_triggers: 3,
+            window: Some(Duration::from_secs(60)),
+            block_duration: Duration::from_secs(300),
+        };
+        let key = BlockKey::Model("m/a".into());
+        assert!(t.record_latency_event(now, key.clone(), trig).is_none());
+        // The first event falls out of the window before the third arrives.
+        let later = now + Duration::from_secs(61);
+        assert!(t.record_latency_event(later, key.clone(), trig).is_none());
+        assert!(t
+            .record_latency_event(later + Duration::from_secs(1), key.clone(), trig)
+            .is_none());
+        let until = t.record_latency_event(later + Duration::from_secs(2), key, trig);
+        assert_eq!(until, Some(later + Duration::from_secs(302)));
+        assert!(t.latency_until(later + Duration::from_secs(3), "m/a").is_some());
+        assert!(t.pushback_until(later, "m/a").is_none());
+    }
+
+    #[test]
+    fn expired_entries_are_pruned() {
+        let now = t0();
+        let mut t = BlockTable::new();
+        t.record_pushback(
+            now,
+            BlockKey::Model("a/b".into()),
+            now + Duration::from_secs(1),
+        );
+        t.prune(now + Duration::from_secs(2));
+        assert!(t.is_empty());
+    }
+}

@@ -1,0 +1,226 @@
+//! The retry decisions (spec §4.2 to §4.5, §4.7, §4.9): the first target, and what
+//! follows a failed attempt.
+
+use std::time::{Duration, Instant};
+
+use http::HeaderValue;
+
+use super::report::{self, AttemptRecord, EndReason};
+use super::select::{pick_first, pick_retry, Blocks, Pick};
+use super::{Outcome, RetryMachine, State};
+use crate::backoff::backoff_delay;
+use crate::block_table::BlockKey;
+use crate::classify::{classify, Failure, RuleRef, Verdict};
+use crate::config::{BlockApplyTo, RetryPolicy};
+use crate::gateway::ProviderId;
+use crate::pushback::parse_pushback;
+use crate::response::SHOULD_RETRY;
+
+/// Chooses the first target: the primary, unless blocks steer the request elsewhere or
+/// make it wait (spec §4.5: blocks count from the first attempt).
+pub(super) fn first_attempt(m: &mut RetryMachine, now: Instant) {
+    let primary = m.req.primary;
+    let Some(policy) = m.policy.clone() else {
+        m.send(now, primary);
+        return;
+    };
+    let pick = {
+        let shared = m.gw.blocks().lock();
+        let blocks = Blocks { shared: &shared, request: &m.request_blocks, now };
+        pick_first(&m.gw, &policy, &blocks, primary)
+    };
+    match pick {
+        Pick::Go { target, ready_at: None } => m.send(now, target),
+        Pick::Go { target, ready_at: Some(until) } => {
+            let within_budget = policy
+                .max_retry_duration
+                .is_none_or(|budget| until <= now + budget);
+            if until < m.deadline && within_budget {
+                m.state = State::BackingOff { until, target };
+            } else {
+                let reason = EndReason {
+                    budget_exhausted: !within_budget,
+                    shortest_block: Some(until.saturating_duration_since(now)),
+                };
+                let resp = report::exhausted(&m.records, None, reason);
+                m.respond(resp, Outcome::Failed);
+            }
+        }
+        Pick::Nothing => m.send(now, primary),
+    }
+}
+
+/// Records a failed attempt and its pushback, then retries (now or after a wait) or
+/// ends the request with the right answer.
+pub(super) fn after_failure(m: &mut RetryMachine, now: Instant, failure: Failure) {
+    let State::InFlight(attempt) = &m.state else { return };
+    let failed = attempt.target;
+    let latency = now.saturating_duration_since(attempt.sent_at);
+    let model = m.gw.provider(failed).model.clone();
+    m.state = State::Idle;
+
+    let retry_after = m.policy.as_ref().and_then(|p| record_pushback(m, now, p, &model, &failure));
+    tracing::info!(
+        request_id = %m.req.request_id, %model, error_type = %failure.error_type(),
+        latency_ms = latency.as_millis() as u64, "attempt failed"
+    );
+    m.records.push(AttemptRecord {
+        model,
+        error_type: failure.error_type(),
+        status: failure.status(),
+        latency,
+        retry_after,
+    });
+
+    let Some(policy) = m.policy.clone() else {
+        end_without_retry(m, failure, false);
+        return;
+    };
+    let rule = match classify(&policy, &failure) {
+        Verdict::NotRetriable => {
+            end_without_retry(m, failure, false);
+            return;
+        }
+        Verdict::Retriable(rule) => rule,
+    };
+    match next_retry(m, now, &policy, rule, failed) {
+        Ok((target, at)) if at <= now => m.send(now, target),
+        Ok((target, at)) => m.state = State::BackingOff { until: at, target },
+        Err(reason) => {
+            if m.retries == 0 && reason == EndReason::default() {
+                end_without_retry(m, failure, true);
+            } else {
+                let resp = report::exhausted(&m.records, Some(&failure), reason);
+                m.respond(resp, Outcome::Failed);
+            }
+        }
+    }
+}
+
+/// Reads the failure's pushback and blocks the model or prefix (spec §4.5). Returns
+/// the pushback for the attempt record.
+fn record_pushback(
+    m: &mut RetryMachine,
+    now: Instant,
+    policy: &RetryPolicy,
+    model: &str,
+    failure: &Failure,
+) -> Option<Duration> {
+    let Failure::Http { headers, .. } = failure else { return None };
+    let handling = &policy.retry_after_handling;
+    let pushback = parse_pushback(headers, m.wall(now), handling.max_retry_after)?;
+    let key = BlockKey::for_scope(handling.scope, model);
+    match handling.apply_to {
+        BlockApplyTo::Global => m.gw.blocks().lock().record_pushback(now, key, now + pushback),
+        BlockApplyTo::Request => m.request_blocks.record_pushback(now, key, now + pushback),
+    }
+    Some(pushback)
+}
+
+/// No retry was made: the upstream's answer passes through unchanged (spec §4.1, IT-4),
+/// or, for a transport failure, a gateway-made error. `gave_up` marks a retriable
+/// failure the policy could not retry: the client is told not to retry either.
+fn end_without_retry(m: &mut RetryMachine, failure: Failure, gave_up: bool) {
+    let model = m.records.last().map(|r| r.model.clone()).unwrap_or_default();
+    let resp = match failure {
+        Failure::Http { status, headers, body } => {
+            let mut r = report::pass_through(status, &headers, body);
+            if gave_up {
+                r.headers.insert(SHOULD_RETRY, HeaderValue::from_static("false"));
+            }
+            r
+        }
+        transport => report::transport_error(&model, &transport),
+    };
+    m.respond(resp, Outcome::Failed);
+}
+
+/// The next retry under `rule_ref`, escalating to its `then` stage when the rule's own
+/// retries are spent or its target would wait longer than `max_wait` (spec §4.9).
+/// `Ok((target, when))` consumes one retry; `Err` says why the request ends.
+fn next_retry(
+    m: &mut RetryMachine,
+    now: Instant,
+    policy: &RetryPolicy,
+    rule_ref: RuleRef,
+    failed: ProviderId,
+) -> Result<(ProviderId, Instant), EndReason> {
+    let rule = rule_ref.rule(policy).clone();
+    let budget_start = *m.first_retry_at.get_or_insert(now);
+    let budget_end = policy.max_retry_duration.map(|d| budget_start + d);
+    let mut stage = m.stage.get(&rule_ref).copied().unwrap_or(0);
+    loop {
+        let (strategy, granted) = match (stage, rule.then) {
+            (0, _) | (_, None) => (rule.strategy, rule.max_attempts),
+            (_, Some(then)) => (then.strategy, then.max_attempts),
+        };
+        let can_escalate = stage == 0 && rule.then.is_some();
+        let used = m.used.get(&(rule_ref, stage)).copied().unwrap_or(0);
+        let outcome = if used >= granted {
+            Err(EndReason::default())
+        } else {
+            let pick = {
+                let shared = m.gw.blocks().lock();
+                let blocks = Blocks { shared: &shared, request: &m.request_blocks, now };
+                pick_retry(&m.gw, policy, &blocks, m.req.primary, failed, strategy, &m.tried)
+            };
+            match pick {
+                Pick::Nothing => Err(EndReason::default()),
+                Pick::Go { target, ready_at } => schedule(m, now, policy, failed, target, ready_at, budget_end, can_escalate.then_some(rule.max_wait)),
+            }
+        };
+        match outcome {
+            Ok(found) => {
+                *m.used.entry((rule_ref, stage)).or_default() += 1;
+                m.stage.insert(rule_ref, stage);
+                m.retries += 1;
+                return Ok(found);
+            }
+            Err(_) if can_escalate => {
+                stage = 1;
+                m.stage.insert(rule_ref, 1);
+            }
+            Err(reason) => return Err(reason),
+        }
+    }
+}
+
+/// When a retry to `target` may start: the larger of the backoff and the end of the
+/// target's pushback block (spec §4.4), refused when it would pass the deadline, the
+/// duration budget, or (before escalation) the rule's `max_wait`.
+#[allow(clippy::too_many_arguments)]
+fn schedule(
+    m: &mut RetryMachine,
+    now: Instant,
+    policy: &RetryPolicy,
+    failed: ProviderId,
+    target: ProviderId,
+    ready_at: Option<Instant>,
+    budget_end: Option<Instant>,
+    max_wait: Option<Duration>,
+) -> Result<(ProviderId, Instant), EndReason> {
+    let block_wait = ready_at.map(|until| until.saturating_duration_since(now));
+    let blocked = EndReason { budget_exhausted: false, shortest_block: block_wait };
+    if let (Some(wait), Some(max)) = (block_wait, max_wait) {
+        if wait > max {
+            return Err(blocked);
+        }
+    }
+    let backoff = match &policy.backoff {
+        Some(b) => {
+            let u = 0.5 + m.rng.f64() * 0.5;
+            let failed_model = &m.gw.provider(failed).model;
+            let next_model = &m.gw.provider(target).model;
+            backoff_delay(b, m.retries, failed_model, next_model, u)
+        }
+        None => Duration::ZERO,
+    };
+    let at = (now + backoff).max(ready_at.unwrap_or(now));
+    if at >= m.deadline {
+        return Err(blocked);
+    }
+    if budget_end.is_some_and(|end| at > end) {
+        return Err(EndReason { budget_exhausted: true, ..blocked });
+    }
+    Ok((target, at))
+}

@@ -1,0 +1,624 @@
+//! The RetryMachine: one client chat request, from the first target to the last byte,
+//! as a sans-IO state machine (spec §4 to §7).
+//!
+//! Drive it like this (see `docs/architecture.md`):
+//!
+//! ```text
+//! m.handle(now, Event::Start);
+//! loop {
+//!     while let Some(action) = m.poll_action() { carry it out }   // drain after every handle
+//!     if m.is_finished() { break }
+//!     wait for an upstream event, the poll_timeout() instant, or the client leaving;
+//!     m.handle(now, event);
+//! }
+//! ```
+//!
+//! States are named after what they wait for: `Idle` (not started), `BackingOff`
+//! (a wait before the next attempt), `AwaitingResponse` (request sent, no head yet),
+//! `ReadingBody` (a whole body is being collected), `HoldingStream` (SSE before the
+//! commit point), `Streaming` (committed: no more retries), `Done`.
+
+mod decide;
+mod relay;
+mod report;
+mod select;
+mod types;
+
+pub use relay::{MAX_EVENT_BYTES, MAX_HELD_BYTES};
+pub use report::AttemptRecord;
+pub use types::{Action, AttemptId, Event, Outcome, Summary, TransportError};
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, StatusCode};
+
+use crate::block_table::{BlockKey, BlockTable, LatencyTrigger};
+use crate::classify::{Failure, RuleRef, TransportFailure};
+use crate::config::{BlockApplyTo, Interface, LatencyMeasure, RetryPolicy};
+use crate::gateway::{Gateway, ProviderId, RequestContext};
+use crate::mock::{self, MockStep};
+use crate::provider;
+use crate::request_body::{self, ChatRequestInfo};
+use crate::response::{relayable_headers, set_attempt_headers, set_request_id, ClientResponse};
+use relay::{Meaning, StreamRelay, DONE_EVENT};
+
+/// The largest upstream response body read whole (success or error).
+pub const MAX_RESPONSE_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// A routed chat request, as the gateway hands it to the machine.
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    /// The provider the request's model resolved to; its policy governs the request.
+    pub primary: ProviderId,
+    /// The client's body bytes, sent with only `model` replaced (spec §5).
+    pub body: Bytes,
+    pub info: ChatRequestInfo,
+    /// The client's headers (only `Authorization` is used, and only for `passthrough_auth`).
+    pub client_headers: HeaderMap,
+    pub request_id: String,
+}
+
+#[derive(Debug)]
+enum Phase {
+    AwaitingResponse,
+    ReadingBody {
+        status: u16,
+        headers: HeaderMap,
+        buf: BytesMut,
+    },
+    HoldingStream {
+        headers: HeaderMap,
+        relay: StreamRelay,
+    },
+    Streaming {
+        relay: StreamRelay,
+    },
+}
+
+#[derive(Debug)]
+struct Attempt {
+    id: AttemptId,
+    target: ProviderId,
+    sent_at: Instant,
+    /// `first_token` (bounded by the deadline): when the attempt must have committed.
+    commit_by: Instant,
+    idle: Duration,
+    last_progress: Instant,
+    phase: Phase,
+}
+
+#[derive(Debug)]
+enum State {
+    Idle,
+    BackingOff { until: Instant, target: ProviderId },
+    InFlight(Attempt),
+    Done,
+}
+
+/// One client request's retry and relay decisions. See the module docs for the contract.
+#[derive(Debug)]
+pub struct RetryMachine {
+    gw: Arc<Gateway>,
+    req: ChatRequest,
+    policy: Option<RetryPolicy>,
+    started_at: Instant,
+    deadline: Instant,
+    wall_at_start: SystemTime,
+    rng: fastrand::Rng,
+    request_blocks: BlockTable,
+    state: State,
+    actions: VecDeque<Action>,
+    next_attempt: u32,
+    records: Vec<AttemptRecord>,
+    tried: Vec<ProviderId>,
+    used: BTreeMap<(RuleRef, u8), u32>,
+    stage: BTreeMap<RuleRef, u8>,
+    retries: u32,
+    first_retry_at: Option<Instant>,
+    mock_steps: VecDeque<(Instant, Event)>,
+}
+
+impl RetryMachine {
+    /// A machine for one routed request. `ctx.random` seeds its jitter, so the same
+    /// seed and the same events give the same actions.
+    pub fn new(gw: Arc<Gateway>, req: ChatRequest, ctx: RequestContext) -> RetryMachine {
+        let policy = gw.provider(req.primary).retry_policy.clone();
+        RetryMachine {
+            gw,
+            req,
+            policy,
+            started_at: ctx.now,
+            deadline: ctx.now + ctx.timeout,
+            wall_at_start: ctx.wall,
+            rng: fastrand::Rng::with_seed(ctx.random),
+            request_blocks: BlockTable::new(),
+            state: State::Idle,
+            actions: VecDeque::new(),
+            next_attempt: 0,
+            records: Vec::new(),
+            tried: Vec::new(),
+            used: BTreeMap::new(),
+            stage: BTreeMap::new(),
+            retries: 0,
+            first_retry_at: None,
+            mock_steps: VecDeque::new(),
+        }
+    }
+
+    /// The request id the responses carry.
+    pub fn request_id(&self) -> &str {
+        &self.req.request_id
+    }
+
+    /// Whether the client asked for a stream.
+    pub fn is_stream(&self) -> bool {
+        self.req.info.stream
+    }
+
+    /// True once `Finish` has been queued; the machine ignores every later event.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// The next action to carry out. Drain until `None` after every `handle`.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The one instant at which the machine wants `handle(now, Event::Timer)`, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let own = match &self.state {
+            State::Idle | State::Done => None,
+            State::BackingOff { until, .. } => Some(*until),
+            State::InFlight(a) => Some(match a.phase {
+                Phase::AwaitingResponse => a.commit_by,
+                Phase::HoldingStream { .. } => a.commit_by.min(a.last_progress + a.idle),
+                Phase::ReadingBody { .. } | Phase::Streaming { .. } => {
+                    self.deadline.min(a.last_progress + a.idle)
+                }
+            }),
+        };
+        let mock = self.mock_steps.front().map(|(at, _)| *at);
+        match (own, mock) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Feeds one input. Never panics; events for abandoned attempts are ignored.
+    pub fn handle(&mut self, now: Instant, event: Event) {
+        if matches!(self.state, State::Done) {
+            return;
+        }
+        match event {
+            Event::Start => self.start(now),
+            Event::Timer => self.on_timer(now),
+            Event::ClientGone => self.on_client_gone(),
+            upstream => self.on_upstream(now, upstream),
+        }
+    }
+
+    fn start(&mut self, now: Instant) {
+        if !matches!(self.state, State::Idle) {
+            return;
+        }
+        decide::first_attempt(self, now);
+    }
+
+    fn on_timer(&mut self, now: Instant) {
+        while self.mock_steps.front().is_some_and(|(at, _)| *at <= now) {
+            if let Some((_, ev)) = self.mock_steps.pop_front() {
+                self.on_upstream(now, ev);
+            }
+        }
+        match &self.state {
+            State::BackingOff { until, target } if *until <= now => {
+                let target = *target;
+                self.send(now, target);
+            }
+            State::InFlight(a) => {
+                let (phase_deadline, committed) = match a.phase {
+                    Phase::AwaitingResponse => (a.commit_by, false),
+                    Phase::HoldingStream { .. } => (a.commit_by.min(a.last_progress + a.idle), false),
+                    Phase::ReadingBody { .. } => (self.deadline.min(a.last_progress + a.idle), false),
+                    Phase::Streaming { .. } => (self.deadline.min(a.last_progress + a.idle), true),
+                };
+                if now < phase_deadline {
+                    return;
+                }
+                let after = now.saturating_duration_since(a.sent_at);
+                if committed {
+                    self.abort_stream(
+                        &format!("The upstream stream stalled for {} ms; the answer is incomplete.", now.saturating_duration_since(a.last_progress).as_millis()),
+                        "stream_timeout",
+                    );
+                } else {
+                    self.fail(now, Failure::Transport(TransportFailure::Timeout { after }));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_client_gone(&mut self) {
+        if let State::InFlight(a) = &self.state {
+            self.actions.push_back(Action::Cancel { attempt: a.id });
+        }
+        self.mock_steps.clear();
+        self.finish(Outcome::Cancelled, 0);
+    }
+
+    fn current(&self, attempt: AttemptId) -> bool {
+        matches!(&self.state, State::InFlight(a) if a.id == attempt)
+    }
+
+    fn on_upstream(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::UpstreamHead { attempt, status, headers } if self.current(attempt) => {
+                self.on_head(now, status, headers)
+            }
+            Event::UpstreamData { attempt, data } if self.current(attempt) => self.on_data(now, data),
+            Event::UpstreamEnd { attempt } if self.current(attempt) => self.on_end(now),
+            Event::UpstreamFailed { attempt, error } if self.current(attempt) => {
+                self.on_transport_error(now, error)
+            }
+            _ => {}
+        }
+    }
+
+    fn attempt_mut(&mut self) -> Option<&mut Attempt> {
+        match &mut self.state {
+            State::InFlight(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    fn on_head(&mut self, now: Instant, status: u16, headers: HeaderMap) {
+        let stream = self.req.info.stream;
+        let Some(a) = self.attempt_mut() else { return };
+        if !matches!(a.phase, Phase::AwaitingResponse) {
+            return;
+        }
+        a.last_progress = now;
+        let is_sse = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
+        if (200..300).contains(&status) && stream && is_sse {
+            a.phase = Phase::HoldingStream {
+                headers,
+                relay: StreamRelay::new(),
+            };
+        } else {
+            a.phase = Phase::ReadingBody {
+                status,
+                headers,
+                buf: BytesMut::new(),
+            };
+            if (200..300).contains(&status) {
+                self.record_latency(now, LatencyMeasure::Ttfb);
+            }
+        }
+    }
+
+    fn on_data(&mut self, now: Instant, data: Bytes) {
+        let Some(a) = self.attempt_mut() else { return };
+        a.last_progress = now;
+        let too_large = match &mut a.phase {
+            Phase::AwaitingResponse => false,
+            Phase::ReadingBody { buf, .. } => {
+                let too_large = buf.len() + data.len() > MAX_RESPONSE_BODY_BYTES;
+                if !too_large {
+                    buf.extend_from_slice(&data);
+                }
+                too_large
+            }
+            Phase::HoldingStream { relay, .. } | Phase::Streaming { relay } => {
+                relay.push(&data);
+                self.drain_stream(now);
+                return;
+            }
+        };
+        if too_large {
+            let detail = format!("response body larger than {MAX_RESPONSE_BODY_BYTES} bytes");
+            self.cancel_current();
+            self.fail(now, Failure::Transport(TransportFailure::InvalidResponse { detail }));
+        }
+    }
+
+    /// The relay of the in-flight stream, and whether it has committed.
+    fn relay_mut(&mut self) -> Option<(&mut StreamRelay, bool)> {
+        match &mut self.state {
+            State::InFlight(Attempt { phase: Phase::HoldingStream { relay, .. }, .. }) => Some((relay, false)),
+            State::InFlight(Attempt { phase: Phase::Streaming { relay }, .. }) => Some((relay, true)),
+            _ => None,
+        }
+    }
+
+    /// Acts on every framed event of the current stream.
+    fn drain_stream(&mut self, now: Instant) {
+        loop {
+            let Some((relay, committed)) = self.relay_mut() else { return };
+            let Some(meaning) = relay.next() else { return };
+            match meaning {
+                Meaning::Dropped(why) => {
+                    tracing::warn!(request_id = %self.req.request_id, "dropped an upstream SSE event: {why}");
+                }
+                Meaning::Done => {
+                    if !committed {
+                        self.commit(now, Bytes::new());
+                    }
+                    self.record_latency(now, LatencyMeasure::Total);
+                    self.actions.push_back(Action::Forward(Bytes::from_static(DONE_EVENT)));
+                    self.finish(Outcome::Success, 200);
+                    return;
+                }
+                Meaning::Error { data, encoded } => {
+                    if committed {
+                        self.actions.push_back(Action::Forward(encoded));
+                        self.finish(Outcome::StreamAborted, 200);
+                    } else {
+                        self.cancel_current();
+                        self.fail(now, Failure::Transport(TransportFailure::StreamError { data }));
+                    }
+                    return;
+                }
+                Meaning::Content(encoded) => {
+                    if committed {
+                        self.actions.push_back(Action::Forward(encoded));
+                    } else {
+                        self.commit(now, encoded);
+                    }
+                }
+                Meaning::Other(encoded) => {
+                    if committed {
+                        self.actions.push_back(Action::Forward(encoded));
+                    } else if !self.relay_mut().is_some_and(|(r, _)| r.hold(&encoded)) {
+                        let detail = format!("more than {MAX_HELD_BYTES} bytes of events before any content");
+                        self.cancel_current();
+                        self.fail(now, Failure::Transport(TransportFailure::InvalidResponse { detail }));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The commit point (spec §6): send the head, the held events and `first`.
+    fn commit(&mut self, now: Instant, first: Bytes) {
+        let State::InFlight(a) = &mut self.state else { return };
+        let Phase::HoldingStream { headers, relay } =
+            std::mem::replace(&mut a.phase, Phase::AwaitingResponse)
+        else {
+            return;
+        };
+        let mut relay = relay;
+        let held = relay.take_held();
+        a.phase = Phase::Streaming { relay };
+        let target = a.target;
+        let mut out = relayable_headers(&headers);
+        out.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        out.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        self.decorate(&mut out, Some(target));
+        self.actions.push_back(Action::StartStream {
+            status: StatusCode::OK,
+            headers: out,
+        });
+        let mut bytes = BytesMut::with_capacity(held.len() + first.len());
+        bytes.extend_from_slice(&held);
+        bytes.extend_from_slice(&first);
+        if !bytes.is_empty() {
+            self.actions.push_back(Action::Forward(bytes.freeze()));
+        }
+        self.record_latency(now, LatencyMeasure::Ttfb);
+    }
+
+    fn on_end(&mut self, now: Instant) {
+        let Some(a) = self.attempt_mut() else { return };
+        let target = a.target;
+        match std::mem::replace(&mut a.phase, Phase::AwaitingResponse) {
+            Phase::AwaitingResponse => {}
+            Phase::ReadingBody { status, headers, buf } => {
+                let body = buf.freeze();
+                if (200..300).contains(&status) {
+                    if serde_json::from_slice::<serde_json::de::IgnoredAny>(&body).is_ok() {
+                        self.record_latency(now, LatencyMeasure::Total);
+                        let mut out = relayable_headers(&headers);
+                        self.decorate(&mut out, Some(target));
+                        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                        self.respond(ClientResponse { status, headers: out, body }, Outcome::Success);
+                    } else {
+                        let detail = "the response body is not well-formed JSON".to_owned();
+                        self.fail(now, Failure::Transport(TransportFailure::InvalidResponse { detail }));
+                    }
+                } else {
+                    self.fail(now, Failure::Http { status, headers, body });
+                }
+            }
+            Phase::HoldingStream { headers, relay } => {
+                a.phase = Phase::HoldingStream { headers, relay };
+                self.end_stream_cleanly(now, false);
+            }
+            Phase::Streaming { relay } => {
+                a.phase = Phase::Streaming { relay };
+                self.end_stream_cleanly(now, true);
+            }
+        }
+    }
+
+    /// The upstream stream ended with good framing but no `[DONE]`: finish it with
+    /// `[DONE]` when a `finish_reason` shows the answer is complete; otherwise it was
+    /// cut, which fails the attempt before commit and aborts the stream after it.
+    fn end_stream_cleanly(&mut self, now: Instant, committed: bool) {
+        let finish_seen = match &self.state {
+            State::InFlight(Attempt {
+                phase: Phase::HoldingStream { relay, .. } | Phase::Streaming { relay },
+                ..
+            }) => relay.finish_seen,
+            _ => return,
+        };
+        if finish_seen {
+            if !committed {
+                self.commit(now, Bytes::new());
+            }
+            self.record_latency(now, LatencyMeasure::Total);
+            self.actions.push_back(Action::Forward(Bytes::from_static(DONE_EVENT)));
+            self.finish(Outcome::Success, 200);
+        } else if committed {
+            self.abort_stream("The upstream stream ended before the answer was complete.", "stream_truncated");
+        } else {
+            let detail = "the stream ended before any content".to_owned();
+            self.fail(now, Failure::Transport(TransportFailure::InvalidResponse { detail }));
+        }
+    }
+
+    fn on_transport_error(&mut self, now: Instant, error: TransportError) {
+        let committed = matches!(&self.state, State::InFlight(Attempt { phase: Phase::Streaming { .. }, .. }));
+        if committed {
+            self.abort_stream(&format!("The upstream connection failed mid-stream ({error}); the answer is incomplete."), "stream_interrupted");
+            return;
+        }
+        let failure = match error {
+            TransportError::Connect(detail) | TransportError::Tls(detail) => TransportFailure::Connect { detail },
+            TransportError::ConnectTimeout => TransportFailure::Connect { detail: "connect timed out".into() },
+            TransportError::Io(detail) | TransportError::Protocol(detail) => {
+                TransportFailure::InvalidResponse { detail }
+            }
+        };
+        self.fail(now, Failure::Transport(failure));
+    }
+
+    /// After commit: the terminal error event, no `[DONE]` (spec §6).
+    fn abort_stream(&mut self, message: &str, code: &str) {
+        self.cancel_current();
+        self.actions.push_back(Action::Forward(relay::terminal_error_event(message, code)));
+        self.finish(Outcome::StreamAborted, 200);
+    }
+
+    /// Emits `Cancel` for the in-flight attempt, if any.
+    fn cancel_current(&mut self) {
+        if let State::InFlight(a) = &self.state {
+            self.actions.push_back(Action::Cancel { attempt: a.id });
+        }
+        self.mock_steps.clear();
+    }
+
+    /// Records a high-latency event when the attempt's latency (by `measure`) passes
+    /// the primary policy's threshold.
+    fn record_latency(&mut self, now: Instant, at: LatencyMeasure) {
+        let Some(h) = self.policy.as_ref().and_then(|p| p.on_high_latency) else { return };
+        if h.measure != at {
+            return;
+        }
+        let State::InFlight(a) = &self.state else { return };
+        let latency = now.saturating_duration_since(a.sent_at);
+        if latency <= h.threshold {
+            return;
+        }
+        let model = self.gw.provider(a.target).model.clone();
+        let key = BlockKey::for_scope(h.scope, &model);
+        let trigger = LatencyTrigger {
+            min_triggers: h.min_triggers,
+            window: h.trigger_window,
+            block_duration: h.block_duration,
+        };
+        let blocked = match h.apply_to {
+            BlockApplyTo::Global => self.gw.blocks().lock().record_latency_event(now, key, trigger),
+            BlockApplyTo::Request => self.request_blocks.record_latency_event(now, key, trigger),
+        };
+        tracing::info!(request_id = %self.req.request_id, %model, latency_ms = latency.as_millis() as u64, blocked = blocked.is_some(), "high latency");
+    }
+
+    /// Starts attempt to `target` now.
+    fn send(&mut self, now: Instant, target: ProviderId) {
+        let id = AttemptId(self.next_attempt);
+        self.next_attempt += 1;
+        if !self.tried.contains(&target) {
+            self.tried.push(target);
+        }
+        let gw = Arc::clone(&self.gw);
+        let p = gw.provider(target);
+        let commit_by = (now + p.timeouts.first_token).min(self.deadline);
+        self.state = State::InFlight(Attempt {
+            id,
+            target,
+            sent_at: now,
+            commit_by,
+            idle: p.timeouts.idle,
+            last_progress: now,
+            phase: Phase::AwaitingResponse,
+        });
+        if p.interface == Interface::Mock {
+            let mut at = now;
+            for (after, step) in mock::plan(&p.model, &p.mock, self.req.info.stream) {
+                at += after;
+                let ev = match step {
+                    MockStep::Head { status, headers } => Event::UpstreamHead { attempt: id, status, headers },
+                    MockStep::Data(data) => Event::UpstreamData { attempt: id, data },
+                    MockStep::End => Event::UpstreamEnd { attempt: id },
+                    MockStep::Fail(error) => Event::UpstreamFailed { attempt: id, error },
+                };
+                self.mock_steps.push_back((at, ev));
+            }
+            self.on_timer(now);
+            return;
+        }
+        let Some(endpoint) = gw.endpoint(target) else { return };
+        if p.interface == Interface::Anthropic {
+            let detail = "the Anthropic Messages interface is not supported yet; use provider_interface: openai for OpenAI-compatible servers".to_owned();
+            self.fail(now, Failure::Transport(TransportFailure::Connect { detail }));
+            return;
+        }
+        let body = request_body::rewrite_model(&self.req.body, &self.req.info.model_span, p.model_id());
+        let request = provider::build_request(p, endpoint, body, &self.req.client_headers, self.req.info.stream);
+        let connect_timeout = p.timeouts.connect.min(self.deadline.saturating_duration_since(now));
+        self.actions.push_back(Action::Send {
+            attempt: id,
+            target,
+            model: p.model.clone(),
+            connect_timeout,
+            request,
+        });
+    }
+
+    /// Adds the request id and attempt headers to a response's headers.
+    fn decorate(&self, headers: &mut HeaderMap, model_of: Option<ProviderId>) {
+        set_request_id(headers, &self.req.request_id);
+        let model = model_of.map(|id| self.gw.provider(id).model.as_str());
+        set_attempt_headers(headers, self.next_attempt, model);
+    }
+
+    /// Sends a whole response and finishes.
+    fn respond(&mut self, mut resp: ClientResponse, outcome: Outcome) {
+        let model = self.tried.last().copied();
+        self.decorate(&mut resp.headers, model);
+        let status = resp.status.as_u16();
+        self.actions.push_back(Action::Respond(resp));
+        self.finish(outcome, status);
+    }
+
+    fn finish(&mut self, outcome: Outcome, status: u16) {
+        let model = self.tried.last().map(|id| self.gw.provider(*id).model.clone());
+        self.state = State::Done;
+        self.mock_steps.clear();
+        self.actions.push_back(Action::Finish(Summary {
+            outcome,
+            status,
+            attempts: self.next_attempt,
+            model,
+        }));
+    }
+
+    /// Handles a failed attempt (spec §4): records it, then retries or ends.
+    fn fail(&mut self, now: Instant, failure: Failure) {
+        decide::after_failure(self, now, failure);
+    }
+
+    /// Wall-clock time at `now`, for HTTP-date pushback.
+    fn wall(&self, now: Instant) -> SystemTime {
+        self.wall_at_start + now.saturating_duration_since(self.started_at)
+    }
+}

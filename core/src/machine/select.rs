@@ -1,0 +1,165 @@
+//! Candidate selection (spec §4.3, §4.5, §4.6): which target an attempt goes to.
+
+use std::time::Instant;
+
+use crate::block_table::BlockTable;
+use crate::config::{model_prefix, RetryPolicy, Strategy};
+use crate::gateway::{Gateway, ProviderId};
+
+/// The result of looking for a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// Go to `target`, no earlier than `ready_at` (the end of its pushback block).
+    Go {
+        target: ProviderId,
+        ready_at: Option<Instant>,
+    },
+    /// Nothing fits the strategy (or everything was already tried).
+    Nothing,
+}
+
+/// The block state of targets, from the shared table and the request's own.
+pub struct Blocks<'a> {
+    pub shared: &'a BlockTable,
+    pub request: &'a BlockTable,
+    pub now: Instant,
+}
+
+impl Blocks<'_> {
+    /// When the pushback block on `model` ends, if one is in force.
+    pub fn pushback(&self, model: &str) -> Option<Instant> {
+        let a = self.shared.pushback_until(self.now, model);
+        let b = self.request.pushback_until(self.now, model);
+        a.max(b)
+    }
+
+    /// When the latency block on `model` ends, if one is in force.
+    pub fn latency(&self, model: &str) -> Option<Instant> {
+        let a = self.shared.latency_until(self.now, model);
+        let b = self.request.latency_until(self.now, model);
+        a.max(b)
+    }
+}
+
+/// Ordered candidates for a failover strategy relative to `primary`: `fallback_models`
+/// first in their order, then the config's other entries in file order; each once,
+/// never `primary`, never one in `tried`, only those that fit `strategy`.
+pub fn failover_candidates(
+    gw: &Gateway,
+    policy: &RetryPolicy,
+    primary: ProviderId,
+    strategy: Strategy,
+    tried: &[ProviderId],
+) -> Vec<ProviderId> {
+    let primary_prefix = gw.provider(primary).prefix();
+    let fits = |id: ProviderId| {
+        let prefix = model_prefix(&gw.provider(id).model);
+        match strategy {
+            Strategy::SameModel => false,
+            Strategy::SameProvider => prefix == primary_prefix,
+            Strategy::DifferentProvider => prefix != primary_prefix,
+        }
+    };
+    let mut out: Vec<ProviderId> = Vec::new();
+    let ordered = policy
+        .fallback_models
+        .iter()
+        .filter_map(|m| gw.find_model(m))
+        .chain(gw.provider_ids());
+    for id in ordered {
+        if id != primary && !tried.contains(&id) && !out.contains(&id) && fits(id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// Picks among ordered `candidates`: the first with no block; else, among those with
+/// no pushback block, the one whose latency block ends first (latency blocks never
+/// leave a request without a target); else the one whose pushback block ends first,
+/// to be waited for.
+pub fn pick_from(gw: &Gateway, blocks: &Blocks<'_>, candidates: &[ProviderId]) -> Pick {
+    let model = |id: ProviderId| gw.provider(id).model.as_str();
+    if let Some(&id) = candidates
+        .iter()
+        .find(|id| blocks.pushback(model(**id)).is_none() && blocks.latency(model(**id)).is_none())
+    {
+        return Pick::Go {
+            target: id,
+            ready_at: None,
+        };
+    }
+    let latency_only = candidates
+        .iter()
+        .filter(|id| blocks.pushback(model(**id)).is_none())
+        .min_by_key(|id| blocks.latency(model(**id)));
+    if let Some(&id) = latency_only {
+        return Pick::Go {
+            target: id,
+            ready_at: None,
+        };
+    }
+    candidates
+        .iter()
+        .filter_map(|id| blocks.pushback(model(*id)).map(|until| (until, *id)))
+        .min()
+        .map(|(until, id)| Pick::Go {
+            target: id,
+            ready_at: Some(until),
+        })
+        .unwrap_or(Pick::Nothing)
+}
+
+/// The target of a retry under `strategy` after `failed` failed.
+pub fn pick_retry(
+    gw: &Gateway,
+    policy: &RetryPolicy,
+    blocks: &Blocks<'_>,
+    primary: ProviderId,
+    failed: ProviderId,
+    strategy: Strategy,
+    tried: &[ProviderId],
+) -> Pick {
+    match strategy {
+        Strategy::SameModel => Pick::Go {
+            target: failed,
+            ready_at: blocks.pushback(&gw.provider(failed).model),
+        },
+        _ => {
+            let candidates = failover_candidates(gw, policy, primary, strategy, tried);
+            pick_from(gw, blocks, &candidates)
+        }
+    }
+}
+
+/// The first attempt's target (spec §4.5, §4.6: blocks count from the first attempt).
+/// An unblocked primary is used as is; a pushback-blocked one is replaced per
+/// `default_strategy`, a latency-blocked one per `on_high_latency.strategy`; the
+/// primary stays a candidate to wait for when nothing else is free.
+pub fn pick_first(
+    gw: &Gateway,
+    policy: &RetryPolicy,
+    blocks: &Blocks<'_>,
+    primary: ProviderId,
+) -> Pick {
+    let model = gw.provider(primary).model.as_str();
+    let strategy = if blocks.pushback(model).is_some() {
+        policy.default_rule.strategy
+    } else if blocks.latency(model).is_some() {
+        match &policy.on_high_latency {
+            Some(h) => h.strategy,
+            None => policy.default_rule.strategy,
+        }
+    } else {
+        return Pick::Go {
+            target: primary,
+            ready_at: None,
+        };
+    };
+    let mut candidates = match strategy {
+        Strategy::SameModel => Vec::new(),
+        s => failover_candidates(gw, policy, primary, s, &[]),
+    };
+    candidates.push(primary);
+    pick_from(gw, blocks, &candidates)
+}
