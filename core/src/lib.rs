@@ -6,3 +6,4 @@
 
 pub mod config;
 pub mod pushback;
+pub mod sse;
