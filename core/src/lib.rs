@@ -5,3 +5,4 @@
 //! every decision is returned as a value for a runtime to carry out.
 
 pub mod config;
+pub mod upstream;
