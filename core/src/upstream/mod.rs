@@ -12,6 +12,8 @@ mod framing;
 mod request;
 mod target;
 
+#[cfg(test)]
+mod tests;
 
 pub use error::ExchangeError;
 pub use exchange::{Exchange, ExchangeEvent, MAX_HEAD_BYTES, MAX_HEAD_FIELDS};
