@@ -1,0 +1,21 @@
+//! The upstream HTTP/1.1 client codec shared by both runtimes.
+//!
+//! Sans-IO: [`Exchange`] turns an [`UpstreamHttpRequest`] into bytes to write and turns the
+//! bytes read back into [`ExchangeEvent`]s. The runtimes own sockets, TLS, timers and connection
+//! pools (keyed by [`Origin`]); everything about HTTP framing lives here, so upstream behaviour
+//! cannot drift between runtimes. The HTTP/1.1 parsing is `ureq-proto`'s; this module adds the
+//! corrections listed in `framing` and hides ureq-proto's typestate API and output buffers.
+
+mod error;
+mod exchange;
+mod framing;
+mod request;
+mod target;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::ExchangeError;
+pub use exchange::{Exchange, ExchangeEvent, MAX_HEAD_BYTES, MAX_HEAD_FIELDS};
+pub use request::UpstreamHttpRequest;
+pub use target::{parse_base_url, Origin, Scheme, UrlError};
