@@ -7,3 +7,4 @@
 pub mod config;
 pub mod pushback;
 pub mod sse;
+pub mod request_body;
