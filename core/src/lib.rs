@@ -6,5 +6,5 @@
 
 pub mod config;
 pub mod pushback;
-pub mod sse;
 pub mod request_body;
+pub mod sse;
