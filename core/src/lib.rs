@@ -6,5 +6,6 @@
 
 pub mod config;
 pub mod pushback;
+pub mod request_body;
 pub mod sse;
 pub mod upstream;

@@ -124,8 +124,8 @@ impl SseFramer {
         }
     }
 
-    /// Feeds the next chunk of the stream. Frames complete events, which [`next_event`]
-    /// (Self::next_event) then returns. Ignored after [`finish`](Self::finish).
+    /// Feeds the next chunk of the stream and frames every event it completes, for
+    /// [`next_event`](Self::next_event) to return. Ignored after [`finish`](Self::finish).
     pub fn push(&mut self, bytes: &[u8]) {
         if self.finished {
             return;
