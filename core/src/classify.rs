@@ -114,9 +114,16 @@ pub fn classify(policy: &RetryPolicy, failure: &Failure) -> Verdict {
     match failure {
         Failure::Http { status, body, .. } => {
             let codes = error_codes_of(body);
-            let listed = |i: &usize| policy.on_status_codes[*i].codes.iter().any(|r| r.contains(*status));
+            let listed = |i: &usize| {
+                policy.on_status_codes[*i]
+                    .codes
+                    .iter()
+                    .any(|r| r.contains(*status))
+            };
             let all = 0..policy.on_status_codes.len();
-            let with_codes = all.clone().filter(|i| !policy.on_status_codes[*i].error_codes.is_empty());
+            let with_codes = all
+                .clone()
+                .filter(|i| !policy.on_status_codes[*i].error_codes.is_empty());
             for i in with_codes.filter(listed) {
                 let wanted = &policy.on_status_codes[i].error_codes;
                 if codes.iter().any(|c| wanted.iter().any(|w| w == c)) {
@@ -186,7 +193,10 @@ mod tests {
     fn default_statuses_are_retriable_other_4xx_are_not() {
         let p = RetryPolicy::default();
         for s in DEFAULT_RETRIABLE_STATUSES {
-            assert_eq!(classify(&p, &http(s, "")), Verdict::Retriable(RuleRef::Default));
+            assert_eq!(
+                classify(&p, &http(s, "")),
+                Verdict::Retriable(RuleRef::Default)
+            );
         }
         for s in [400, 401, 403, 404, 413, 422, 301] {
             assert_eq!(classify(&p, &http(s, "")), Verdict::NotRetriable);
@@ -198,18 +208,36 @@ mod tests {
         let mut p = RetryPolicy::default();
         p.on_status_codes = vec![
             StatusRule {
-                codes: vec![StatusRange { start: 502, end: 504 }],
+                codes: vec![StatusRange {
+                    start: 502,
+                    end: 504,
+                }],
                 error_codes: vec![],
                 rule: rule(Strategy::SameModel),
             },
             StatusRule {
-                codes: vec![StatusRange { start: 503, end: 503 }, StatusRange { start: 400, end: 400 }],
+                codes: vec![
+                    StatusRange {
+                        start: 503,
+                        end: 503,
+                    },
+                    StatusRange {
+                        start: 400,
+                        end: 400,
+                    },
+                ],
                 error_codes: vec![],
                 rule: rule(Strategy::SameProvider),
             },
         ];
-        assert_eq!(classify(&p, &http(503, "")), Verdict::Retriable(RuleRef::Status(0)));
-        assert_eq!(classify(&p, &http(400, "")), Verdict::Retriable(RuleRef::Status(1)));
+        assert_eq!(
+            classify(&p, &http(503, "")),
+            Verdict::Retriable(RuleRef::Status(0))
+        );
+        assert_eq!(
+            classify(&p, &http(400, "")),
+            Verdict::Retriable(RuleRef::Status(1))
+        );
     }
 
     #[test]
@@ -217,32 +245,48 @@ mod tests {
         let mut p = RetryPolicy::default();
         p.on_status_codes = vec![
             StatusRule {
-                codes: vec![StatusRange { start: 400, end: 400 }],
+                codes: vec![StatusRange {
+                    start: 400,
+                    end: 400,
+                }],
                 error_codes: vec![],
                 rule: rule(Strategy::SameModel),
             },
             StatusRule {
-                codes: vec![StatusRange { start: 400, end: 400 }],
+                codes: vec![StatusRange {
+                    start: 400,
+                    end: 400,
+                }],
                 error_codes: vec!["context_length_exceeded".into()],
                 rule: rule(Strategy::DifferentProvider),
             },
         ];
         let ctx = r#"{"error":{"message":"too long","type":"invalid_request_error","code":"context_length_exceeded"}}"#;
-        assert_eq!(classify(&p, &http(400, ctx)), Verdict::Retriable(RuleRef::Status(1)));
+        assert_eq!(
+            classify(&p, &http(400, ctx)),
+            Verdict::Retriable(RuleRef::Status(1))
+        );
         let other = r#"{"error":{"message":"bad","type":"invalid_request_error"}}"#;
-        assert_eq!(classify(&p, &http(400, other)), Verdict::Retriable(RuleRef::Status(0)));
+        assert_eq!(
+            classify(&p, &http(400, other)),
+            Verdict::Retriable(RuleRef::Status(0))
+        );
     }
 
     #[test]
     fn transport_failures_use_on_timeout_else_defaults() {
         let mut p = RetryPolicy::default();
-        let f = Failure::Transport(TransportFailure::Connect { detail: "refused".into() });
+        let f = Failure::Transport(TransportFailure::Connect {
+            detail: "refused".into(),
+        });
         assert_eq!(classify(&p, &f), Verdict::Retriable(RuleRef::Default));
         p.on_timeout = Some(rule(Strategy::SameModel));
         assert_eq!(classify(&p, &f), Verdict::Retriable(RuleRef::Timeout));
         assert_eq!(f.error_type(), "connect_error");
         assert_eq!(f.gateway_status(), 502);
-        let t = Failure::Transport(TransportFailure::Timeout { after: Duration::from_millis(30000) });
+        let t = Failure::Transport(TransportFailure::Timeout {
+            after: Duration::from_millis(30000),
+        });
         assert_eq!(t.error_type(), "timeout_30000ms");
         assert_eq!(t.gateway_status(), 504);
     }

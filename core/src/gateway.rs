@@ -135,7 +135,10 @@ impl Gateway {
         if let Some(i) = ps.iter().position(|p| p.name.as_deref() == Some(requested)) {
             return Some(ProviderId(i));
         }
-        let mut bare = ps.iter().enumerate().filter(|(_, p)| p.model_id() == requested);
+        let mut bare = ps
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.model_id() == requested);
         if let (Some((i, _)), None) = (bare.next(), bare.next()) {
             return Some(ProviderId(i));
         }
@@ -182,7 +185,12 @@ impl Gateway {
     ) -> Result<RetryMachine, ClientResponse> {
         let info = request_body::inspect(&req.body).map_err(|e| bad_body(&e))?;
         let primary = self.route(&info.model).ok_or_else(|| {
-            let models: Vec<String> = self.config.providers.iter().map(|p| p.model.clone()).collect();
+            let models: Vec<String> = self
+                .config
+                .providers
+                .iter()
+                .map(|p| p.model.clone())
+                .collect();
             errors::model_not_found(&info.model, &models)
         })?;
         let chat = ChatRequest {

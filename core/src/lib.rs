@@ -4,8 +4,18 @@
 //! randomness: time is always an argument, randomness comes from a seed, and
 //! every decision is returned as a value for a runtime to carry out.
 
+pub mod backoff;
+pub mod block_table;
+pub mod classify;
 pub mod config;
+pub mod errors;
+pub mod gateway;
+pub mod machine;
+pub mod mock;
+pub mod provider;
 pub mod pushback;
 pub mod request_body;
+pub mod response;
+pub mod sim;
 pub mod sse;
 pub mod upstream;

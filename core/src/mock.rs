@@ -27,7 +27,14 @@ pub enum MockStep {
 /// A mock answer: each step happens `after` the previous one.
 pub type MockPlan = Vec<(Duration, MockStep)>;
 
-const WORDS: [&str; 6] = ["Hello", " from", " the", " switchback", " mock", " provider."];
+const WORDS: [&str; 6] = [
+    "Hello",
+    " from",
+    " the",
+    " switchback",
+    " mock",
+    " provider.",
+];
 const CHUNK_GAP: Duration = Duration::from_millis(20);
 
 /// The script a `mock/<kind>` model answers with. `model` is the full model name,
@@ -42,7 +49,12 @@ pub fn plan(model: &str, settings: &MockSettings, stream: bool) -> MockPlan {
                 http::header::RETRY_AFTER,
                 HeaderValue::from(settings.retry_after_seconds),
             );
-            error_plan(429, headers, "Rate limit reached (mock).", "rate_limit_exceeded")
+            error_plan(
+                429,
+                headers,
+                "Rate limit reached (mock).",
+                "rate_limit_exceeded",
+            )
         }
         "unavailable" => error_plan(
             503,
@@ -69,7 +81,10 @@ fn error_plan(status: u16, headers: HeaderMap, message: &str, code: &str) -> Moc
     let body = json!({"error": {"message": message, "type": "server_error", "code": code}});
     vec![
         (Duration::ZERO, MockStep::Head { status, headers }),
-        (Duration::ZERO, MockStep::Data(Bytes::from(body.to_string()))),
+        (
+            Duration::ZERO,
+            MockStep::Data(Bytes::from(body.to_string())),
+        ),
         (Duration::ZERO, MockStep::End),
     ]
 }
@@ -129,10 +144,20 @@ fn stream_answer(model: &str, delay: Duration, cut: bool) -> MockPlan {
         HeaderValue::from_static("text/event-stream"),
     );
     let mut plan = vec![
-        (delay, MockStep::Head { status: 200, headers }),
+        (
+            delay,
+            MockStep::Head {
+                status: 200,
+                headers,
+            },
+        ),
         (
             Duration::ZERO,
-            MockStep::Data(chunk(model, json!({"role": "assistant", "content": ""}), None)),
+            MockStep::Data(chunk(
+                model,
+                json!({"role": "assistant", "content": ""}),
+                None,
+            )),
         ),
     ];
     let words = if cut { &WORDS[..2] } else { &WORDS[..] };
@@ -153,7 +178,10 @@ fn stream_answer(model: &str, delay: Duration, cut: bool) -> MockPlan {
         CHUNK_GAP,
         MockStep::Data(chunk(model, json!({}), Some("stop"))),
     ));
-    plan.push((Duration::ZERO, MockStep::Data(Bytes::from_static(b"data: [DONE]\n\n"))));
+    plan.push((
+        Duration::ZERO,
+        MockStep::Data(Bytes::from_static(b"data: [DONE]\n\n")),
+    ));
     plan.push((Duration::ZERO, MockStep::End));
     plan
 }
@@ -193,6 +221,8 @@ mod tests {
     fn stream_cut_fails_after_content() {
         let p = plan("mock/stream-cut", &MockSettings::default(), true);
         assert!(matches!(p.last(), Some((_, MockStep::Fail(_)))));
-        assert!(p.iter().any(|(_, s)| matches!(s, MockStep::Data(d) if d.windows(7).any(|w| w == b"content"))));
+        assert!(p
+            .iter()
+            .any(|(_, s)| matches!(s, MockStep::Data(d) if d.windows(7).any(|w| w == b"content"))));
     }
 }

@@ -30,7 +30,10 @@ pub const DEFAULT_API_ROOTS: [(&str, &str); 12] = [
     ("openrouter", "https://openrouter.ai/api/v1"),
     ("moonshotai", "https://api.moonshot.ai/v1"),
     ("zhipu", "https://open.bigmodel.cn/api/paas/v4"),
-    ("qwen", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"),
+    (
+        "qwen",
+        "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+    ),
 ];
 
 /// The Anthropic API version header value sent with Messages requests.

@@ -115,11 +115,17 @@ mod tests {
     #[test]
     fn hop_by_hop_and_connection_named_headers_are_dropped() {
         let mut h = HeaderMap::new();
-        h.insert("connection", HeaderValue::from_static("close, x-secret-hop"));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("close, x-secret-hop"),
+        );
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
         h.insert("content-length", HeaderValue::from_static("12"));
-        h.insert("x-ratelimit-remaining-requests", HeaderValue::from_static("4"));
+        h.insert(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static("4"),
+        );
         let out = relayable_headers(&h);
         assert_eq!(out.len(), 1);
         assert!(out.contains_key("x-ratelimit-remaining-requests"));

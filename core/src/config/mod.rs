@@ -23,7 +23,9 @@ pub struct Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.line, self.column) {
-            (Some(l), Some(c)) => write!(f, "{} (line {l}, column {c}): {}", self.path, self.message),
+            (Some(l), Some(c)) => {
+                write!(f, "{} (line {l}, column {c}): {}", self.path, self.message)
+            }
             (Some(l), None) => write!(f, "{} (line {l}): {}", self.path, self.message),
             _ => write!(f, "{}: {}", self.path, self.message),
         }

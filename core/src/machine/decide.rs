@@ -26,12 +26,22 @@ pub(super) fn first_attempt(m: &mut RetryMachine, now: Instant) {
     };
     let pick = {
         let shared = m.gw.blocks().lock();
-        let blocks = Blocks { shared: &shared, request: &m.request_blocks, now };
+        let blocks = Blocks {
+            shared: &shared,
+            request: &m.request_blocks,
+            now,
+        };
         pick_first(&m.gw, &policy, &blocks, primary)
     };
     match pick {
-        Pick::Go { target, ready_at: None } => m.send(now, target),
-        Pick::Go { target, ready_at: Some(until) } => {
+        Pick::Go {
+            target,
+            ready_at: None,
+        } => m.send(now, target),
+        Pick::Go {
+            target,
+            ready_at: Some(until),
+        } => {
             let within_budget = policy
                 .max_retry_duration
                 .is_none_or(|budget| until <= now + budget);
@@ -53,13 +63,18 @@ pub(super) fn first_attempt(m: &mut RetryMachine, now: Instant) {
 /// Records a failed attempt and its pushback, then retries (now or after a wait) or
 /// ends the request with the right answer.
 pub(super) fn after_failure(m: &mut RetryMachine, now: Instant, failure: Failure) {
-    let State::InFlight(attempt) = &m.state else { return };
+    let State::InFlight(attempt) = &m.state else {
+        return;
+    };
     let failed = attempt.target;
     let latency = now.saturating_duration_since(attempt.sent_at);
     let model = m.gw.provider(failed).model.clone();
     m.state = State::Idle;
 
-    let retry_after = m.policy.as_ref().and_then(|p| record_pushback(m, now, p, &model, &failure));
+    let policy = m.policy.clone();
+    let retry_after = policy
+        .as_ref()
+        .and_then(|p| record_pushback(m, now, p, &model, &failure));
     tracing::info!(
         request_id = %m.req.request_id, %model, error_type = %failure.error_type(),
         latency_ms = latency.as_millis() as u64, "attempt failed"
@@ -72,7 +87,7 @@ pub(super) fn after_failure(m: &mut RetryMachine, now: Instant, failure: Failure
         retry_after,
     });
 
-    let Some(policy) = m.policy.clone() else {
+    let Some(policy) = policy else {
         end_without_retry(m, failure, false);
         return;
     };
@@ -106,12 +121,18 @@ fn record_pushback(
     model: &str,
     failure: &Failure,
 ) -> Option<Duration> {
-    let Failure::Http { headers, .. } = failure else { return None };
+    let Failure::Http { headers, .. } = failure else {
+        return None;
+    };
     let handling = &policy.retry_after_handling;
     let pushback = parse_pushback(headers, m.wall(now), handling.max_retry_after)?;
     let key = BlockKey::for_scope(handling.scope, model);
     match handling.apply_to {
-        BlockApplyTo::Global => m.gw.blocks().lock().record_pushback(now, key, now + pushback),
+        BlockApplyTo::Global => {
+            m.gw.blocks()
+                .lock()
+                .record_pushback(now, key, now + pushback)
+        }
         BlockApplyTo::Request => m.request_blocks.record_pushback(now, key, now + pushback),
     }
     Some(pushback)
@@ -121,12 +142,21 @@ fn record_pushback(
 /// or, for a transport failure, a gateway-made error. `gave_up` marks a retriable
 /// failure the policy could not retry: the client is told not to retry either.
 fn end_without_retry(m: &mut RetryMachine, failure: Failure, gave_up: bool) {
-    let model = m.records.last().map(|r| r.model.clone()).unwrap_or_default();
+    let model = m
+        .records
+        .last()
+        .map(|r| r.model.clone())
+        .unwrap_or_default();
     let resp = match failure {
-        Failure::Http { status, headers, body } => {
+        Failure::Http {
+            status,
+            headers,
+            body,
+        } => {
             let mut r = report::pass_through(status, &headers, body);
             if gave_up {
-                r.headers.insert(SHOULD_RETRY, HeaderValue::from_static("false"));
+                r.headers
+                    .insert(SHOULD_RETRY, HeaderValue::from_static("false"));
             }
             r
         }
@@ -161,12 +191,33 @@ fn next_retry(
         } else {
             let pick = {
                 let shared = m.gw.blocks().lock();
-                let blocks = Blocks { shared: &shared, request: &m.request_blocks, now };
-                pick_retry(&m.gw, policy, &blocks, m.req.primary, failed, strategy, &m.tried)
+                let blocks = Blocks {
+                    shared: &shared,
+                    request: &m.request_blocks,
+                    now,
+                };
+                pick_retry(
+                    &m.gw,
+                    policy,
+                    &blocks,
+                    m.req.primary,
+                    failed,
+                    strategy,
+                    &m.tried,
+                )
             };
             match pick {
                 Pick::Nothing => Err(EndReason::default()),
-                Pick::Go { target, ready_at } => schedule(m, now, policy, failed, target, ready_at, budget_end, can_escalate.then_some(rule.max_wait)),
+                Pick::Go { target, ready_at } => schedule(
+                    m,
+                    now,
+                    policy,
+                    failed,
+                    target,
+                    ready_at,
+                    budget_end,
+                    can_escalate.then_some(rule.max_wait),
+                ),
             }
         };
         match outcome {
@@ -200,7 +251,10 @@ fn schedule(
     max_wait: Option<Duration>,
 ) -> Result<(ProviderId, Instant), EndReason> {
     let block_wait = ready_at.map(|until| until.saturating_duration_since(now));
-    let blocked = EndReason { budget_exhausted: false, shortest_block: block_wait };
+    let blocked = EndReason {
+        budget_exhausted: false,
+        shortest_block: block_wait,
+    };
     if let (Some(wait), Some(max)) = (block_wait, max_wait) {
         if wait > max {
             return Err(blocked);
@@ -220,7 +274,10 @@ fn schedule(
         return Err(blocked);
     }
     if budget_end.is_some_and(|end| at > end) {
-        return Err(EndReason { budget_exhausted: true, ..blocked });
+        return Err(EndReason {
+            budget_exhausted: true,
+            ..blocked
+        });
     }
     Ok((target, at))
 }

@@ -222,8 +222,12 @@ impl RetryMachine {
             State::InFlight(a) => {
                 let (phase_deadline, committed) = match a.phase {
                     Phase::AwaitingResponse => (a.commit_by, false),
-                    Phase::HoldingStream { .. } => (a.commit_by.min(a.last_progress + a.idle), false),
-                    Phase::ReadingBody { .. } => (self.deadline.min(a.last_progress + a.idle), false),
+                    Phase::HoldingStream { .. } => {
+                        (a.commit_by.min(a.last_progress + a.idle), false)
+                    }
+                    Phase::ReadingBody { .. } => {
+                        (self.deadline.min(a.last_progress + a.idle), false)
+                    }
                     Phase::Streaming { .. } => (self.deadline.min(a.last_progress + a.idle), true),
                 };
                 if now < phase_deadline {
@@ -232,7 +236,10 @@ impl RetryMachine {
                 let after = now.saturating_duration_since(a.sent_at);
                 if committed {
                     self.abort_stream(
-                        &format!("The upstream stream stalled for {} ms; the answer is incomplete.", now.saturating_duration_since(a.last_progress).as_millis()),
+                        &format!(
+                            "The upstream stream stalled for {} ms; the answer is incomplete.",
+                            now.saturating_duration_since(a.last_progress).as_millis()
+                        ),
                         "stream_timeout",
                     );
                 } else {
@@ -257,10 +264,14 @@ impl RetryMachine {
 
     fn on_upstream(&mut self, now: Instant, event: Event) {
         match event {
-            Event::UpstreamHead { attempt, status, headers } if self.current(attempt) => {
-                self.on_head(now, status, headers)
+            Event::UpstreamHead {
+                attempt,
+                status,
+                headers,
+            } if self.current(attempt) => self.on_head(now, status, headers),
+            Event::UpstreamData { attempt, data } if self.current(attempt) => {
+                self.on_data(now, data)
             }
-            Event::UpstreamData { attempt, data } if self.current(attempt) => self.on_data(now, data),
             Event::UpstreamEnd { attempt } if self.current(attempt) => self.on_end(now),
             Event::UpstreamFailed { attempt, error } if self.current(attempt) => {
                 self.on_transport_error(now, error)
@@ -325,15 +336,24 @@ impl RetryMachine {
         if too_large {
             let detail = format!("response body larger than {MAX_RESPONSE_BODY_BYTES} bytes");
             self.cancel_current();
-            self.fail(now, Failure::Transport(TransportFailure::InvalidResponse { detail }));
+            self.fail(
+                now,
+                Failure::Transport(TransportFailure::InvalidResponse { detail }),
+            );
         }
     }
 
     /// The relay of the in-flight stream, and whether it has committed.
     fn relay_mut(&mut self) -> Option<(&mut StreamRelay, bool)> {
         match &mut self.state {
-            State::InFlight(Attempt { phase: Phase::HoldingStream { relay, .. }, .. }) => Some((relay, false)),
-            State::InFlight(Attempt { phase: Phase::Streaming { relay }, .. }) => Some((relay, true)),
+            State::InFlight(Attempt {
+                phase: Phase::HoldingStream { relay, .. },
+                ..
+            }) => Some((relay, false)),
+            State::InFlight(Attempt {
+                phase: Phase::Streaming { relay },
+                ..
+            }) => Some((relay, true)),
             _ => None,
         }
     }
@@ -341,7 +361,9 @@ impl RetryMachine {
     /// Acts on every framed event of the current stream.
     fn drain_stream(&mut self, now: Instant) {
         loop {
-            let Some((relay, committed)) = self.relay_mut() else { return };
+            let Some((relay, committed)) = self.relay_mut() else {
+                return;
+            };
             let Some(meaning) = relay.next() else { return };
             match meaning {
                 Meaning::Dropped(why) => {
@@ -352,7 +374,8 @@ impl RetryMachine {
                         self.commit(now, Bytes::new());
                     }
                     self.record_latency(now, LatencyMeasure::Total);
-                    self.actions.push_back(Action::Forward(Bytes::from_static(DONE_EVENT)));
+                    self.actions
+                        .push_back(Action::Forward(Bytes::from_static(DONE_EVENT)));
                     self.finish(Outcome::Success, 200);
                     return;
                 }
@@ -362,7 +385,10 @@ impl RetryMachine {
                         self.finish(Outcome::StreamAborted, 200);
                     } else {
                         self.cancel_current();
-                        self.fail(now, Failure::Transport(TransportFailure::StreamError { data }));
+                        self.fail(
+                            now,
+                            Failure::Transport(TransportFailure::StreamError { data }),
+                        );
                     }
                     return;
                 }
@@ -377,9 +403,14 @@ impl RetryMachine {
                     if committed {
                         self.actions.push_back(Action::Forward(encoded));
                     } else if !self.relay_mut().is_some_and(|(r, _)| r.hold(&encoded)) {
-                        let detail = format!("more than {MAX_HELD_BYTES} bytes of events before any content");
+                        let detail = format!(
+                            "more than {MAX_HELD_BYTES} bytes of events before any content"
+                        );
                         self.cancel_current();
-                        self.fail(now, Failure::Transport(TransportFailure::InvalidResponse { detail }));
+                        self.fail(
+                            now,
+                            Failure::Transport(TransportFailure::InvalidResponse { detail }),
+                        );
                         return;
                     }
                 }
@@ -389,7 +420,9 @@ impl RetryMachine {
 
     /// The commit point (spec §6): send the head, the held events and `first`.
     fn commit(&mut self, now: Instant, first: Bytes) {
-        let State::InFlight(a) = &mut self.state else { return };
+        let State::InFlight(a) = &mut self.state else {
+            return;
+        };
         let Phase::HoldingStream { headers, relay } =
             std::mem::replace(&mut a.phase, Phase::AwaitingResponse)
         else {
@@ -400,8 +433,14 @@ impl RetryMachine {
         a.phase = Phase::Streaming { relay };
         let target = a.target;
         let mut out = relayable_headers(&headers);
-        out.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        out.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        out.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        out.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        );
         self.decorate(&mut out, Some(target));
         self.actions.push_back(Action::StartStream {
             status: StatusCode::OK,
@@ -421,21 +460,42 @@ impl RetryMachine {
         let target = a.target;
         match std::mem::replace(&mut a.phase, Phase::AwaitingResponse) {
             Phase::AwaitingResponse => {}
-            Phase::ReadingBody { status, headers, buf } => {
+            Phase::ReadingBody {
+                status,
+                headers,
+                buf,
+            } => {
                 let body = buf.freeze();
                 if (200..300).contains(&status) {
-                    if serde_json::from_slice::<serde_json::de::IgnoredAny>(&body).is_ok() {
+                    if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
                         self.record_latency(now, LatencyMeasure::Total);
                         let mut out = relayable_headers(&headers);
                         self.decorate(&mut out, Some(target));
                         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                        self.respond(ClientResponse { status, headers: out, body }, Outcome::Success);
+                        self.respond(
+                            ClientResponse {
+                                status,
+                                headers: out,
+                                body,
+                            },
+                            Outcome::Success,
+                        );
                     } else {
                         let detail = "the response body is not well-formed JSON".to_owned();
-                        self.fail(now, Failure::Transport(TransportFailure::InvalidResponse { detail }));
+                        self.fail(
+                            now,
+                            Failure::Transport(TransportFailure::InvalidResponse { detail }),
+                        );
                     }
                 } else {
-                    self.fail(now, Failure::Http { status, headers, body });
+                    self.fail(
+                        now,
+                        Failure::Http {
+                            status,
+                            headers,
+                            body,
+                        },
+                    );
                 }
             }
             Phase::HoldingStream { headers, relay } => {
@@ -465,25 +525,42 @@ impl RetryMachine {
                 self.commit(now, Bytes::new());
             }
             self.record_latency(now, LatencyMeasure::Total);
-            self.actions.push_back(Action::Forward(Bytes::from_static(DONE_EVENT)));
+            self.actions
+                .push_back(Action::Forward(Bytes::from_static(DONE_EVENT)));
             self.finish(Outcome::Success, 200);
         } else if committed {
-            self.abort_stream("The upstream stream ended before the answer was complete.", "stream_truncated");
+            self.abort_stream(
+                "The upstream stream ended before the answer was complete.",
+                "stream_truncated",
+            );
         } else {
             let detail = "the stream ended before any content".to_owned();
-            self.fail(now, Failure::Transport(TransportFailure::InvalidResponse { detail }));
+            self.fail(
+                now,
+                Failure::Transport(TransportFailure::InvalidResponse { detail }),
+            );
         }
     }
 
     fn on_transport_error(&mut self, now: Instant, error: TransportError) {
-        let committed = matches!(&self.state, State::InFlight(Attempt { phase: Phase::Streaming { .. }, .. }));
+        let committed = matches!(
+            &self.state,
+            State::InFlight(Attempt {
+                phase: Phase::Streaming { .. },
+                ..
+            })
+        );
         if committed {
             self.abort_stream(&format!("The upstream connection failed mid-stream ({error}); the answer is incomplete."), "stream_interrupted");
             return;
         }
         let failure = match error {
-            TransportError::Connect(detail) | TransportError::Tls(detail) => TransportFailure::Connect { detail },
-            TransportError::ConnectTimeout => TransportFailure::Connect { detail: "connect timed out".into() },
+            TransportError::Connect(detail) | TransportError::Tls(detail) => {
+                TransportFailure::Connect { detail }
+            }
+            TransportError::ConnectTimeout => TransportFailure::Connect {
+                detail: "connect timed out".into(),
+            },
             TransportError::Io(detail) | TransportError::Protocol(detail) => {
                 TransportFailure::InvalidResponse { detail }
             }
@@ -494,7 +571,8 @@ impl RetryMachine {
     /// After commit: the terminal error event, no `[DONE]` (spec §6).
     fn abort_stream(&mut self, message: &str, code: &str) {
         self.cancel_current();
-        self.actions.push_back(Action::Forward(relay::terminal_error_event(message, code)));
+        self.actions
+            .push_back(Action::Forward(relay::terminal_error_event(message, code)));
         self.finish(Outcome::StreamAborted, 200);
     }
 
@@ -509,11 +587,15 @@ impl RetryMachine {
     /// Records a high-latency event when the attempt's latency (by `measure`) passes
     /// the primary policy's threshold.
     fn record_latency(&mut self, now: Instant, at: LatencyMeasure) {
-        let Some(h) = self.policy.as_ref().and_then(|p| p.on_high_latency) else { return };
+        let Some(h) = self.policy.as_ref().and_then(|p| p.on_high_latency) else {
+            return;
+        };
         if h.measure != at {
             return;
         }
-        let State::InFlight(a) = &self.state else { return };
+        let State::InFlight(a) = &self.state else {
+            return;
+        };
         let latency = now.saturating_duration_since(a.sent_at);
         if latency <= h.threshold {
             return;
@@ -526,7 +608,11 @@ impl RetryMachine {
             block_duration: h.block_duration,
         };
         let blocked = match h.apply_to {
-            BlockApplyTo::Global => self.gw.blocks().lock().record_latency_event(now, key, trigger),
+            BlockApplyTo::Global => self
+                .gw
+                .blocks()
+                .lock()
+                .record_latency_event(now, key, trigger),
             BlockApplyTo::Request => self.request_blocks.record_latency_event(now, key, trigger),
         };
         tracing::info!(request_id = %self.req.request_id, %model, latency_ms = latency.as_millis() as u64, blocked = blocked.is_some(), "high latency");
@@ -556,7 +642,11 @@ impl RetryMachine {
             for (after, step) in mock::plan(&p.model, &p.mock, self.req.info.stream) {
                 at += after;
                 let ev = match step {
-                    MockStep::Head { status, headers } => Event::UpstreamHead { attempt: id, status, headers },
+                    MockStep::Head { status, headers } => Event::UpstreamHead {
+                        attempt: id,
+                        status,
+                        headers,
+                    },
                     MockStep::Data(data) => Event::UpstreamData { attempt: id, data },
                     MockStep::End => Event::UpstreamEnd { attempt: id },
                     MockStep::Fail(error) => Event::UpstreamFailed { attempt: id, error },
@@ -566,15 +656,30 @@ impl RetryMachine {
             self.on_timer(now);
             return;
         }
-        let Some(endpoint) = gw.endpoint(target) else { return };
+        let Some(endpoint) = gw.endpoint(target) else {
+            return;
+        };
         if p.interface == Interface::Anthropic {
             let detail = "the Anthropic Messages interface is not supported yet; use provider_interface: openai for OpenAI-compatible servers".to_owned();
-            self.fail(now, Failure::Transport(TransportFailure::Connect { detail }));
+            self.fail(
+                now,
+                Failure::Transport(TransportFailure::Connect { detail }),
+            );
             return;
         }
-        let body = request_body::rewrite_model(&self.req.body, &self.req.info.model_span, p.model_id());
-        let request = provider::build_request(p, endpoint, body, &self.req.client_headers, self.req.info.stream);
-        let connect_timeout = p.timeouts.connect.min(self.deadline.saturating_duration_since(now));
+        let body =
+            request_body::rewrite_model(&self.req.body, &self.req.info.model_span, p.model_id());
+        let request = provider::build_request(
+            p,
+            endpoint,
+            body,
+            &self.req.client_headers,
+            self.req.info.stream,
+        );
+        let connect_timeout = p
+            .timeouts
+            .connect
+            .min(self.deadline.saturating_duration_since(now));
         self.actions.push_back(Action::Send {
             attempt: id,
             target,
@@ -601,7 +706,10 @@ impl RetryMachine {
     }
 
     fn finish(&mut self, outcome: Outcome, status: u16) {
-        let model = self.tried.last().map(|id| self.gw.provider(*id).model.clone());
+        let model = self
+            .tried
+            .last()
+            .map(|id| self.gw.provider(*id).model.clone());
         self.state = State::Done;
         self.mock_steps.clear();
         self.actions.push_back(Action::Finish(Summary {

@@ -123,7 +123,12 @@ impl Default for StreamRelay {
 /// Whether a chunk's `delta` carries content: non-empty text, a tool call, a legacy
 /// function call, or a refusal.
 fn has_content(delta: &Value) -> bool {
-    let non_empty_str = |k: &str| delta.get(k).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let non_empty_str = |k: &str| {
+        delta
+            .get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
     non_empty_str("content")
         || non_empty_str("refusal")
         || delta
@@ -135,7 +140,8 @@ fn has_content(delta: &Value) -> bool {
 
 /// The terminal error event sent after commit when the upstream fails (spec §6).
 pub fn terminal_error_event(message: &str, code: &str) -> Bytes {
-    let v = serde_json::json!({"error": {"message": message, "type": "upstream_error", "code": code}});
+    let v =
+        serde_json::json!({"error": {"message": message, "type": "upstream_error", "code": code}});
     Bytes::from(format!("data: {v}\n\n"))
 }
 

@@ -41,7 +41,10 @@ pub fn pass_through(status: u16, headers: &HeaderMap, body: bytes::Bytes) -> Cli
 pub fn transport_error(model: &str, failure: &Failure) -> ClientResponse {
     let (message, code) = match failure {
         Failure::Transport(TransportFailure::Timeout { after }) => (
-            format!("The upstream {model} did not answer within {} ms.", after.as_millis()),
+            format!(
+                "The upstream {model} did not answer within {} ms.",
+                after.as_millis()
+            ),
             "upstream_timeout",
         ),
         Failure::Transport(TransportFailure::Connect { detail }) => (
@@ -62,8 +65,15 @@ pub fn transport_error(model: &str, failure: &Failure) -> ClientResponse {
         ),
     };
     let status = StatusCode::from_u16(failure.gateway_status()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut r = errors::error_response(status, &message, "upstream_error", Some(code), json!({"error_type": failure.error_type()}));
-    r.headers.insert(SHOULD_RETRY, HeaderValue::from_static("false"));
+    let mut r = errors::error_response(
+        status,
+        &message,
+        "upstream_error",
+        Some(code),
+        json!({"error_type": failure.error_type()}),
+    );
+    r.headers
+        .insert(SHOULD_RETRY, HeaderValue::from_static("false"));
     r
 }
 
@@ -101,7 +111,9 @@ pub fn exhausted(
     if let Some(f) = last {
         extra["last_error"] = last_error(f);
     }
-    let retry_after_secs = reason.shortest_block.map(|d| d.as_millis().div_ceil(1000).max(1) as u64);
+    let retry_after_secs = reason
+        .shortest_block
+        .map(|d| d.as_millis().div_ceil(1000).max(1) as u64);
     if let Some(secs) = retry_after_secs {
         extra["shortest_remaining_block_seconds"] = json!(secs);
     }
@@ -117,9 +129,11 @@ pub fn exhausted(
         Some("retry_exhausted"),
         extra,
     );
-    r.headers.insert(SHOULD_RETRY, HeaderValue::from_static("false"));
+    r.headers
+        .insert(SHOULD_RETRY, HeaderValue::from_static("false"));
     if let Some(secs) = retry_after_secs {
-        r.headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        r.headers
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
     }
     r
 }

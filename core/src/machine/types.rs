@@ -76,7 +76,7 @@ pub enum Event {
 }
 
 /// An output, drained with [`RetryMachine::poll_action`](super::RetryMachine::poll_action).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Action {
     /// Start an upstream attempt. `connect_timeout` bounds connecting (TCP + TLS); the
     /// machine owns every other timeout. (Targets of the built-in mock provider never
@@ -93,7 +93,10 @@ pub enum Action {
     /// Send this whole response to the client.
     Respond(ClientResponse),
     /// Start a streamed response to the client: write the head now.
-    StartStream { status: StatusCode, headers: HeaderMap },
+    StartStream {
+        status: StatusCode,
+        headers: HeaderMap,
+    },
     /// Write these body bytes of the streamed response to the client, now.
     Forward(Bytes),
     /// The request is over: end the client response (for a stream, end its body) and drop
