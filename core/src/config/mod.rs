@@ -1,8 +1,22 @@
 //! Plano-compatible YAML configuration (spec §3, §4): parsing, variable expansion,
 //! validation with YAML paths and lines, and the typed result.
 
+mod duration;
+mod env;
+mod fields;
+mod listeners;
+mod load;
+mod locate;
+mod providers;
+mod raw;
+mod report;
+mod retry;
 mod types;
+mod validate;
 
+pub use listeners::{DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_TIMEOUT};
+pub use load::{load_file, load_str};
+pub use providers::{interface_for_prefix, MOCK_KINDS, PUBLIC_PREFIXES};
 pub use types::*;
 
 use std::fmt;
@@ -23,7 +37,9 @@ pub struct Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.line, self.column) {
-            (Some(l), Some(c)) => write!(f, "{} (line {l}, column {c}): {}", self.path, self.message),
+            (Some(l), Some(c)) => {
+                write!(f, "{} (line {l}, column {c}): {}", self.path, self.message)
+            }
             (Some(l), None) => write!(f, "{} (line {l}): {}", self.path, self.message),
             _ => write!(f, "{}: {}", self.path, self.message),
         }
