@@ -1,8 +1,22 @@
 //! Plano-compatible YAML configuration (spec §3, §4): parsing, variable expansion,
 //! validation with YAML paths and lines, and the typed result.
 
+mod duration;
+mod env;
+mod fields;
+mod listeners;
+mod load;
+mod locate;
+mod providers;
+mod raw;
+mod report;
+mod retry;
 mod types;
+mod validate;
 
+pub use listeners::{DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_TIMEOUT};
+pub use load::{load_file, load_str};
+pub use providers::{interface_for_prefix, MOCK_KINDS, PUBLIC_PREFIXES};
 pub use types::*;
 
 use std::fmt;

@@ -1,0 +1,174 @@
+//! The entry points: [`load_str`] and [`load_file`].
+
+use super::env::parse_dotenv;
+use super::listeners::convert_listeners;
+use super::locate::diagnose;
+use super::providers::convert_provider;
+use super::raw::RawConfig;
+use super::report::{index, Pos, Report};
+use super::validate::check_entries;
+use super::{Config, ConfigError, Diagnostic, Loaded};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Parses, expands and validates a YAML config.
+///
+/// `env` looks up the variables that `$VAR` / `${VAR}` references name (only in
+/// `access_key`, `base_url` and `headers` values). On success every default is applied and
+/// the warnings are returned beside the config; on failure the error lists every problem
+/// found, each with its YAML path, line and a sentence saying what to do. Secret values are
+/// never part of any message. Never panics on bad input.
+pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
+    let raw: RawConfig = if yaml.trim().is_empty() {
+        return Err(ConfigError {
+            errors: vec![Diagnostic {
+                path: "(document)".to_string(),
+                line: None,
+                column: None,
+                message: "the config is empty; it needs at least `model_providers` (see examples/minimal.yaml)".to_string(),
+            }],
+        });
+    } else {
+        match serde_saphyr::from_str(yaml) {
+            Ok(raw) => raw,
+            Err(e) => {
+                return Err(ConfigError {
+                    errors: vec![diagnose(yaml, &e)],
+                })
+            }
+        }
+    };
+    let mut rep = Report::default();
+    let version = raw.version.as_ref().map(super::fields::text);
+    for (name, v) in raw.ignored_sections() {
+        rep.warn(
+            name,
+            Pos::at(v),
+            format!(
+                "`{name}` is a Plano section that switchback does not implement; it is ignored"
+            ),
+        );
+    }
+    let listeners = convert_listeners(&mut rep, &raw.listeners);
+
+    let (root, list) = match (&raw.model_providers, &raw.llm_providers) {
+        (Some(m), Some(l)) => {
+            rep.error(
+                "llm_providers",
+                Pos::at(l),
+                format!("both `model_providers` (line {}) and `llm_providers` are present; move every entry into `model_providers` and delete `llm_providers`", Pos::at(m).line.unwrap_or(0)),
+            );
+            ("model_providers", Some(m))
+        }
+        (Some(m), None) => ("model_providers", Some(m)),
+        (None, Some(l)) => {
+            rep.warn(
+                "llm_providers",
+                Pos::at(l),
+                "`llm_providers` is deprecated; rename it to `model_providers`",
+            );
+            ("llm_providers", Some(l))
+        }
+        (None, None) => ("model_providers", None),
+    };
+    let mut entries = Vec::new();
+    match list {
+        Some(list) if !list.value.is_empty() => {
+            for (i, item) in list.value.iter().enumerate() {
+                if let Some(e) = convert_provider(&mut rep, item, &index(root, i), env) {
+                    entries.push(e);
+                }
+            }
+        }
+        Some(list) => rep.error(
+            root,
+            Pos::at(list),
+            format!("`{root}` is empty; add at least one provider, e.g. `- model: openai/gpt-4o`"),
+        ),
+        None => rep.error(
+            "model_providers",
+            Pos::default(),
+            "no providers are configured; add a `model_providers` list (see examples/minimal.yaml)",
+        ),
+    }
+    check_entries(&mut rep, &entries);
+
+    if !rep.errors.is_empty() {
+        sort(&mut rep.errors);
+        return Err(ConfigError { errors: rep.errors });
+    }
+    sort(&mut rep.warnings);
+    Ok(Loaded {
+        config: Config {
+            version,
+            listeners,
+            providers: entries.into_iter().map(|e| e.provider).collect(),
+        },
+        warnings: rep.warnings,
+    })
+}
+
+/// Orders findings by line so they read top to bottom (stable for equal lines).
+fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by_key(|d| d.line.unwrap_or(0));
+}
+
+/// Reads the config at `path` and loads it with [`load_str`].
+///
+/// Variables come from the process environment and, when a `.env` file exists beside the
+/// config, from that file; the process environment wins. A missing or unreadable config,
+/// or a malformed `.env`, is a [`ConfigError`] naming the file.
+pub fn load_file(path: &Path) -> Result<Loaded, ConfigError> {
+    let file_error = |message: String| ConfigError {
+        errors: vec![Diagnostic {
+            path: path.display().to_string(),
+            line: None,
+            column: None,
+            message,
+        }],
+    };
+    let yaml = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(file_error(format!(
+                "the config file {} does not exist; check the path (switchback looks for ./config.yaml when none is given)",
+                path.display()
+            )))
+        }
+        Err(e) => {
+            return Err(file_error(format!(
+                "the config file {} cannot be read ({e}); check its permissions and that it is UTF-8 text",
+                path.display()
+            )))
+        }
+    };
+    let dotenv_path = path
+        .parent()
+        .map(|d| d.join(".env"))
+        .unwrap_or_else(|| Path::new(".env").to_path_buf());
+    let dotenv: HashMap<String, String> = match std::fs::read_to_string(&dotenv_path) {
+        Ok(text) => match parse_dotenv(&text) {
+            Ok(vars) => vars,
+            Err(errs) => {
+                return Err(ConfigError {
+                    errors: errs
+                        .into_iter()
+                        .map(|e| Diagnostic {
+                            path: dotenv_path.display().to_string(),
+                            line: Some(e.line),
+                            column: None,
+                            message: format!("{}; fix this line of the .env file", e.message),
+                        })
+                        .collect(),
+                })
+            }
+        },
+        Err(_) => HashMap::new(),
+    };
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .or_else(|| dotenv.get(name).cloned())
+    };
+    load_str(&yaml, &env)
+}
