@@ -130,8 +130,9 @@ pub fn classify(policy: &RetryPolicy, failure: &Failure) -> Verdict {
                     return Verdict::Retriable(RuleRef::Status(i));
                 }
             }
-            let without_codes = all.filter(|i| policy.on_status_codes[*i].error_codes.is_empty());
-            if let Some(i) = without_codes.filter(listed).next() {
+            let mut without_codes =
+                all.filter(|i| policy.on_status_codes[*i].error_codes.is_empty());
+            if let Some(i) = without_codes.find(listed) {
                 return Verdict::Retriable(RuleRef::Status(i));
             }
             if DEFAULT_RETRIABLE_STATUSES.contains(status) {
@@ -168,6 +169,7 @@ pub fn error_codes_of(body: &[u8]) -> Vec<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default)]
 mod tests {
     use super::*;
     use crate::config::{StatusRange, StatusRule, Strategy};

@@ -168,7 +168,7 @@ impl Gateway {
             "/v1/chat/completions" if req.method == Method::POST => {
                 match self.start_chat(req, ctx, &request_id) {
                     Ok(machine) => Reply::Chat(Box::new(machine)),
-                    Err(resp) => ready(resp),
+                    Err(resp) => ready(*resp),
                 }
             }
             "/healthz" | "/v1/models" => ready(errors::method_not_allowed(method, path, "GET")),
@@ -182,8 +182,8 @@ impl Gateway {
         req: ClientRequest,
         ctx: RequestContext,
         request_id: &str,
-    ) -> Result<RetryMachine, ClientResponse> {
-        let info = request_body::inspect(&req.body).map_err(|e| bad_body(&e))?;
+    ) -> Result<RetryMachine, Box<ClientResponse>> {
+        let info = request_body::inspect(&req.body).map_err(|e| Box::new(bad_body(&e)))?;
         let primary = self.route(&info.model).ok_or_else(|| {
             let models: Vec<String> = self
                 .config
@@ -191,7 +191,7 @@ impl Gateway {
                 .iter()
                 .map(|p| p.model.clone())
                 .collect();
-            errors::model_not_found(&info.model, &models)
+            Box::new(errors::model_not_found(&info.model, &models))
         })?;
         let chat = ChatRequest {
             primary,

@@ -94,7 +94,7 @@ struct Attempt {
 enum State {
     Idle,
     BackingOff { until: Instant, target: ProviderId },
-    InFlight(Attempt),
+    InFlight(Box<Attempt>),
     Done,
 }
 
@@ -345,15 +345,12 @@ impl RetryMachine {
 
     /// The relay of the in-flight stream, and whether it has committed.
     fn relay_mut(&mut self) -> Option<(&mut StreamRelay, bool)> {
-        match &mut self.state {
-            State::InFlight(Attempt {
-                phase: Phase::HoldingStream { relay, .. },
-                ..
-            }) => Some((relay, false)),
-            State::InFlight(Attempt {
-                phase: Phase::Streaming { relay },
-                ..
-            }) => Some((relay, true)),
+        let State::InFlight(a) = &mut self.state else {
+            return None;
+        };
+        match &mut a.phase {
+            Phase::HoldingStream { relay, .. } => Some((relay, false)),
+            Phase::Streaming { relay } => Some((relay, true)),
             _ => None,
         }
     }
@@ -513,13 +510,10 @@ impl RetryMachine {
     /// `[DONE]` when a `finish_reason` shows the answer is complete; otherwise it was
     /// cut, which fails the attempt before commit and aborts the stream after it.
     fn end_stream_cleanly(&mut self, now: Instant, committed: bool) {
-        let finish_seen = match &self.state {
-            State::InFlight(Attempt {
-                phase: Phase::HoldingStream { relay, .. } | Phase::Streaming { relay },
-                ..
-            }) => relay.finish_seen,
-            _ => return,
+        let Some((relay, _)) = self.relay_mut() else {
+            return;
         };
+        let finish_seen = relay.finish_seen;
         if finish_seen {
             if !committed {
                 self.commit(now, Bytes::new());
@@ -543,13 +537,7 @@ impl RetryMachine {
     }
 
     fn on_transport_error(&mut self, now: Instant, error: TransportError) {
-        let committed = matches!(
-            &self.state,
-            State::InFlight(Attempt {
-                phase: Phase::Streaming { .. },
-                ..
-            })
-        );
+        let committed = self.relay_mut().is_some_and(|(_, committed)| committed);
         if committed {
             self.abort_stream(&format!("The upstream connection failed mid-stream ({error}); the answer is incomplete."), "stream_interrupted");
             return;
@@ -628,7 +616,7 @@ impl RetryMachine {
         let gw = Arc::clone(&self.gw);
         let p = gw.provider(target);
         let commit_by = (now + p.timeouts.first_token).min(self.deadline);
-        self.state = State::InFlight(Attempt {
+        self.state = State::InFlight(Box::new(Attempt {
             id,
             target,
             sent_at: now,
@@ -636,7 +624,7 @@ impl RetryMachine {
             idle: p.timeouts.idle,
             last_progress: now,
             phase: Phase::AwaitingResponse,
-        });
+        }));
         if p.interface == Interface::Mock {
             let mut at = now;
             for (after, step) in mock::plan(&p.model, &p.mock, self.req.info.stream) {
