@@ -8,7 +8,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::gateway::ProviderId;
 use crate::response::ClientResponse;
-use crate::upstream::UpstreamHttpRequest;
+use crate::upstream::{ExchangeEvent, UpstreamHttpRequest};
 
 /// Names one upstream attempt of one request. Events for an attempt the machine has
 /// abandoned are ignored, so a runtime may deliver late events without harm.
@@ -127,4 +127,25 @@ pub struct Summary {
     pub attempts: u32,
     /// The model that answered, or the last one tried.
     pub model: Option<String>,
+}
+
+impl Event {
+    /// The machine event for what the shared upstream codec reported on `attempt`'s
+    /// exchange. Runtimes feed every [`ExchangeEvent`] through this, so both translate
+    /// the wire identically.
+    pub fn from_exchange(attempt: AttemptId, event: ExchangeEvent) -> Event {
+        match event {
+            ExchangeEvent::Head { status, headers } => Event::UpstreamHead {
+                attempt,
+                status: status.as_u16(),
+                headers,
+            },
+            ExchangeEvent::Body(data) => Event::UpstreamData { attempt, data },
+            ExchangeEvent::End { .. } => Event::UpstreamEnd { attempt },
+            ExchangeEvent::Failed(error) => Event::UpstreamFailed {
+                attempt,
+                error: TransportError::Protocol(error.to_string()),
+            },
+        }
+    }
 }
