@@ -174,7 +174,9 @@ fn explain(path: &str, text: &str) -> String {
         return format!("`{field}` must be a single value, not a list or a mapping: {text}");
     }
     if text.contains("expected mapping") {
-        return format!("`{field}` must be a mapping of `key: value` pairs here, not a list or a single value");
+        return format!(
+            "`{field}` must be a mapping of `key: value` pairs here, not a list or a single value"
+        );
     }
     if text.contains("expected sequence") {
         return format!("`{field}` must be a list here, e.g. `[a, b]` or `- a` lines");
