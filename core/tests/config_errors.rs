@@ -435,16 +435,17 @@ fn display_has_path_line_and_message() {
     );
 }
 
-#[test]
-#[ignore]
-fn show_messages() {
-    for y in [
-        with("  - model: openai/gpt-4o\n    acess_key: x\n"),
-        "model_providers: [\n  - model: x\n".to_string(),
-        with("  - model: [openai/gpt-4o]\n"),
-        with("  - model: openai/gpt-4o\n    headers: [a]\n"),
-        with("  - model: openai/gpt-4o\n    access_key: $NOPE\n    retry_policy:\n      default_strategy: sideways\n      backoff: {apply_to: global, base_ms: 0}\n  - model: ollama/x\n"),
-    ] {
-        println!("{}\n---", load_str(&y, &env).unwrap_err());
+proptest::proptest! {
+    #[test]
+    fn never_panics_on_arbitrary_text(s in "\\PC{0,200}") {
+        let _ = load_str(&s, &env);
+    }
+
+    #[test]
+    fn never_panics_on_mangled_config(cut in 0usize..400, junk in "[ -~\\n]{0,20}") {
+        let base = "listeners:\n  - type: model\n    port: 12000\nmodel_providers:\n  - model: openai/gpt-4o\n    access_key: ${OPENAI_API_KEY}\n    retry_policy:\n      on_status_codes:\n        - codes: [429, \"502-504\"]\n          then: {strategy: same_model}\n      backoff: {apply_to: global, base_ms: 10}\n";
+        let cut = cut.min(base.len());
+        let text = format!("{}{}{}", &base[..cut], junk, &base[cut..]);
+        let _ = load_str(&text, &env);
     }
 }

@@ -11,6 +11,7 @@ mod providers;
 mod raw;
 mod report;
 mod retry;
+mod status_codes;
 mod types;
 mod validate;
 

@@ -282,6 +282,8 @@ pub struct RetryPolicy {
     pub fallback_models: Vec<String>,
     /// The rule for retriable failures no `on_status_codes` entry lists.
     pub default_rule: RetryRule,
+    /// In match order: entries with `error_codes` first, then the others, each group in file
+    /// order (spec §4.9), so the first entry that matches a response is the one that applies.
     pub on_status_codes: Vec<StatusRule>,
     /// For transport failures; `None` falls back to `default_rule`.
     pub on_timeout: Option<RetryRule>,
