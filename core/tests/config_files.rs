@@ -146,7 +146,12 @@ fn examples_dir() -> PathBuf {
 
 #[test]
 fn examples_load_without_errors() {
-    for name in ["minimal.yaml", "failover.yaml", "full-retry-policy.yaml"] {
+    for name in [
+        "minimal.yaml",
+        "failover.yaml",
+        "full-retry-policy.yaml",
+        "demo.yaml",
+    ] {
         let text = std::fs::read_to_string(examples_dir().join(name)).expect(name);
         let loaded = load_str(&text, &fake_env).unwrap_or_else(|e| panic!("{name} failed:\n{e}"));
         assert!(loaded.warnings.is_empty(), "{name}: {:?}", loaded.warnings);
