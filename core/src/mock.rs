@@ -13,7 +13,7 @@ use crate::config::MockSettings;
 use crate::machine::TransportError;
 
 /// The mock kinds a `mock/<kind>` model may name.
-pub const MOCK_KINDS: [&str; 5] = ["ok", "rate-limited", "unavailable", "slow", "stream-cut"];
+pub const MOCK_KINDS: &[&str] = &["ok", "rate-limited", "unavailable", "slow", "stream-cut"];
 
 /// One scripted upstream happening.
 #[derive(Debug, Clone, PartialEq)]

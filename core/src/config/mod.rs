@@ -17,7 +17,7 @@ mod validate;
 
 pub use listeners::{DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_TIMEOUT};
 pub use load::{load_file, load_str};
-pub use providers::{interface_for_prefix, MOCK_KINDS, PUBLIC_PREFIXES};
+pub use providers::{interface_for_prefix, MOCK_KINDS};
 pub use types::*;
 
 use std::fmt;

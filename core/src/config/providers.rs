@@ -8,35 +8,9 @@ use super::retry::{convert_policy, is_model_name, PolicyUses};
 use super::{Interface, MockSettings, Provider, Secret, Timeouts};
 use std::time::Duration;
 
-/// Prefixes with a public endpoint: `base_url` is optional for them.
-pub const PUBLIC_PREFIXES: &[&str] = &[
-    "openai",
-    "anthropic",
-    "mistral",
-    "groq",
-    "deepseek",
-    "xai",
-    "together_ai",
-    "gemini",
-    "openrouter",
-    "moonshotai",
-    "zhipu",
-    "qwen",
-    "mock",
-];
-
-/// The kinds of the built-in mock provider (`mock/<kind>`).
-pub const MOCK_KINDS: &[&str] = &["ok", "rate-limited", "unavailable", "slow", "stream-cut"];
-
-/// The wire protocol a prefix implies when `provider_interface` is not given.
-pub fn interface_for_prefix(prefix: &str) -> Interface {
-    match prefix {
-        "anthropic" => Interface::Anthropic,
-        "azure_openai" => Interface::AzureOpenAi,
-        "mock" => Interface::Mock,
-        _ => Interface::OpenAi,
-    }
-}
+pub use crate::mock::MOCK_KINDS;
+pub use crate::provider::table::interface_for_prefix;
+use crate::provider::table::requires_base_url;
 
 /// `provider_interface` values. Plano's provider names that speak OpenAI's protocol are
 /// accepted as `openai`, and Plano's `claude` as `anthropic`.
@@ -161,7 +135,7 @@ pub(crate) fn convert_provider(
                     );
                 }
             }
-        } else if !PUBLIC_PREFIXES.contains(&prefix.as_str()) {
+        } else if requires_base_url(&prefix) {
             rep.error(
                 join(path, "base_url"),
                 Pos::at(model_v),

@@ -1,10 +1,16 @@
 //! Where a provider entry's requests go and how they are authenticated (spec §3.2, §5).
+//! Secrets stay in [`Secret`](crate::config::Secret)s until the header is built, and the
+//! header is marked sensitive.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::config::{Interface, Provider};
 use crate::upstream::{parse_base_url, Origin, UpstreamHttpRequest};
+
+pub mod table;
+
+use table::AuthStyle;
 
 /// The resolved endpoint of a provider entry: origin and the chat path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,43 +20,27 @@ pub struct Endpoint {
     pub path: String,
 }
 
-/// Public API roots of the prefixes that have one (OpenAI-compatible unless noted).
-pub const DEFAULT_API_ROOTS: [(&str, &str); 12] = [
-    ("openai", "https://api.openai.com/v1"),
-    ("anthropic", "https://api.anthropic.com/v1"),
-    ("mistral", "https://api.mistral.ai/v1"),
-    ("groq", "https://api.groq.com/openai/v1"),
-    ("deepseek", "https://api.deepseek.com/v1"),
-    ("xai", "https://api.x.ai/v1"),
-    ("together_ai", "https://api.together.xyz/v1"),
-    (
-        "gemini",
-        "https://generativelanguage.googleapis.com/v1beta/openai",
-    ),
-    ("openrouter", "https://openrouter.ai/api/v1"),
-    ("moonshotai", "https://api.moonshot.ai/v1"),
-    ("zhipu", "https://open.bigmodel.cn/api/paas/v4"),
-    (
-        "qwen",
-        "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
-    ),
-];
-
 /// The Anthropic API version header value sent with Messages requests.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-/// The endpoint of `provider`, or `None` for the in-process mock provider. A `base_url`
-/// path replaces the default API root; a `base_url` without a path gets `/v1`.
+/// The Azure OpenAI `api-version` used with deployment paths.
+pub const AZURE_API_VERSION: &str = "2024-10-21";
+
+/// The endpoint of `provider`, or `None` for the in-process mock provider.
+///
+/// The API root is the `base_url` when given, else the prefix's public root
+/// ([`table::PROVIDERS`]). A `base_url` path replaces the default root; a `base_url`
+/// without a path gets `/v1`. Azure OpenAI with a bare resource URL uses the deployment
+/// path (`/openai/deployments/<model-id>/chat/completions?api-version=...`, the model id
+/// naming the deployment); with a path (such as `/openai/v1`) it is used as the root.
 pub fn endpoint(provider: &Provider) -> Result<Option<Endpoint>, String> {
     if provider.interface == Interface::Mock {
         return Ok(None);
     }
     let root = match &provider.base_url {
-        Some(url) => url.clone(),
-        None => DEFAULT_API_ROOTS
-            .iter()
-            .find(|(p, _)| *p == provider.prefix())
-            .map(|(_, root)| (*root).to_owned())
+        Some(url) => url.as_str(),
+        None => table::lookup(provider.prefix())
+            .and_then(|s| s.default_root)
             .ok_or_else(|| {
                 format!(
                     "model '{}' has no base_url and its prefix '{}' has no public default",
@@ -60,20 +50,33 @@ pub fn endpoint(provider: &Provider) -> Result<Option<Endpoint>, String> {
             })?,
     };
     let (origin, base_path) =
-        parse_base_url(&root).map_err(|e| format!("base_url of '{}': {e}", provider.model))?;
-    let base_path = if base_path.is_empty() {
-        "/v1".to_owned()
+        parse_base_url(root).map_err(|e| format!("base_url of '{}': {e}", provider.model))?;
+    let root_or_v1 = if base_path.is_empty() {
+        "/v1"
     } else {
-        base_path
+        base_path.as_str()
     };
-    let suffix = match provider.interface {
-        Interface::Anthropic => "/messages",
-        _ => "/chat/completions",
+    let path = match provider.interface {
+        Interface::AzureOpenAi if base_path.is_empty() => {
+            let deployment = provider.model_id();
+            if !deployment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return Err(format!(
+                    "the Azure deployment name '{deployment}' (from model '{}') may only hold letters, digits, '-', '_' and '.'",
+                    provider.model
+                ));
+            }
+            format!(
+                "/openai/deployments/{deployment}/chat/completions?api-version={AZURE_API_VERSION}"
+            )
+        }
+        Interface::AzureOpenAi => format!("{base_path}/chat/completions"),
+        Interface::Anthropic => format!("{root_or_v1}/messages"),
+        Interface::OpenAi | Interface::Mock => format!("{root_or_v1}/chat/completions"),
     };
-    Ok(Some(Endpoint {
-        origin,
-        path: format!("{base_path}{suffix}"),
-    }))
+    Ok(Some(Endpoint { origin, path }))
 }
 
 /// Builds the upstream request for one attempt: the already rewritten `body`, the
@@ -104,12 +107,13 @@ pub fn build_request(
             headers.insert(http::header::AUTHORIZATION, v.clone());
         }
     } else if let Some(key) = &provider.access_key {
-        let (name, value) = match provider.interface {
-            Interface::Anthropic => ("x-api-key", key.expose().to_owned()),
-            Interface::AzureOpenAi => ("api-key", key.expose().to_owned()),
-            _ => ("authorization", format!("Bearer {}", key.expose())),
+        let (name, value) = match table::auth_style(provider.interface) {
+            AuthStyle::XApiKey => ("x-api-key", key.expose().to_owned()),
+            AuthStyle::ApiKey => ("api-key", key.expose().to_owned()),
+            AuthStyle::Bearer => ("authorization", format!("Bearer {}", key.expose())),
+            AuthStyle::None => ("", String::new()),
         };
-        if let Ok(mut v) = HeaderValue::from_str(&value) {
+        if let (false, Ok(mut v)) = (name.is_empty(), HeaderValue::from_str(&value)) {
             v.set_sensitive(true);
             headers.insert(HeaderName::from_static(name), v);
         }
