@@ -1207,3 +1207,66 @@ fn passthrough_auth_forwards_the_clients_authorization() {
     assert_eq!(h["authorization"], "Bearer client-key");
     assert!(h.get("x-api-key").is_none());
 }
+
+// ---------------------------------------------------------------- more timing rules
+
+#[test]
+fn pushback_retry_after_http_date() {
+    // The simulation's wall clock reads 1_700_000_000 s = Tue, 14 Nov 2023 22:13:20 GMT.
+    let h = [("retry-after", "Tue, 14 Nov 2023 22:13:30 GMT")];
+    assert_eq!(pushback_gap(&h, ""), secs(10));
+}
+
+#[test]
+fn pushback_anthropic_reset() {
+    let h = [
+        ("anthropic-ratelimit-requests-reset", "2023-11-14T22:13:25Z"),
+        ("anthropic-ratelimit-requests-remaining", "0"),
+    ];
+    assert_eq!(pushback_gap(&h, ""), secs(5));
+}
+
+#[test]
+fn first_token_counts_until_the_first_content_event() {
+    let p = provider(
+        P,
+        1,
+        &format!("{}timeouts:\n  first_token: \"1s\"", retry_policy("")),
+    );
+    let mut s = sim(&config(None, &[p, provider(S, 2, "")]));
+    // The role-only chunk comes in time, the content only after 2 s.
+    let slow = FakeReply::Http {
+        delay: Duration::ZERO,
+        status: 200,
+        headers: vec![("content-type".into(), "text/event-stream".into())],
+        chunks: full_stream("p")
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| (if i == 1 { secs(2) } else { ms(10) }, Bytes::from(e)))
+            .collect(),
+        ending: Ending::End,
+    };
+    s.script(P, vec![slow]);
+    let good = full_stream("s");
+    s.script(S, vec![sse(&good, ms(10), Ending::End)]);
+    let r = stream_chat(&mut s, P);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, good.concat().as_bytes());
+    assert_eq!((s.calls(P), s.calls(S)), (1, 1));
+    assert_eq!(s.upstream(S).unwrap().arrivals[0] - r.started, secs(1));
+}
+
+#[test]
+fn listener_timeout_also_bounds_a_committed_stream() {
+    let p = provider(P, 1, &retry_policy(""));
+    let mut s = sim(&config(Some("5s"), &[p, provider(S, 2, "")]));
+    s.script(P, vec![sse(&full_stream("p"), secs(2), Ending::End)]);
+    let r = stream_chat(&mut s, P);
+    assert_eq!(r.status, 200);
+    assert!(r.streamed);
+    assert_eq!(r.elapsed(), secs(5));
+    let body = String::from_utf8_lossy(&r.body).to_string();
+    assert!(body.contains("data: {\"error\":"), "{body}");
+    assert!(!body.contains("[DONE]"));
+    assert_eq!(r.summary.as_ref().unwrap().outcome, Outcome::StreamAborted);
+}
