@@ -38,3 +38,84 @@ pub fn two_providers(policy: &str) -> String {
         "version: v0.3.0\nlisteners:\n  - type: model\n    name: l\n    port: 12000\nmodel_providers:\n  - model: openai/gpt-4o\n    base_url: http://127.0.0.1:1\n    access_key: k1\n    default: true\n{policy}\n  - model: anthropic/claude-3-5-sonnet\n    provider_interface: openai\n    base_url: http://127.0.0.1:2\n    access_key: k2\n"
     )
 }
+
+/// `text` with every line indented by `n` spaces.
+pub fn indent(text: &str, n: usize) -> String {
+    let pad = " ".repeat(n);
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| format!("{pad}{l}\n"))
+        .collect()
+}
+
+/// A `retry_policy:` block (unindented) with `lines` (unindented YAML) under it.
+pub fn retry_policy(lines: &str) -> String {
+    if lines.trim().is_empty() {
+        return "retry_policy: {}\n".to_owned();
+    }
+    format!("retry_policy:\n{}", indent(lines, 2))
+}
+
+/// One `model_providers` entry for `model` on a fake base URL, OpenAI interface, key
+/// `k<n>`, plus `extra` (unindented YAML lines of the entry, e.g. a `retry_policy`).
+pub fn provider(model: &str, n: usize, extra: &str) -> String {
+    format!(
+        "  - model: {model}\n    base_url: http://127.0.0.1:{}\n    provider_interface: openai\n    access_key: k{n}\n{}",
+        1000 + n,
+        indent(extra, 4)
+    )
+}
+
+/// A whole config: one listener (with `timeout` when given) and `providers`.
+pub fn config(timeout: Option<&str>, providers: &[String]) -> String {
+    let mut out = String::from(
+        "version: v0.3.0\nlisteners:\n  - type: model\n    name: l\n    port: 12000\n",
+    );
+    if let Some(t) = timeout {
+        out.push_str(&format!("    timeout: \"{t}\"\n"));
+    }
+    out.push_str("model_providers:\n");
+    for p in providers {
+        out.push_str(p);
+    }
+    out
+}
+
+/// A chat request body for `model`.
+pub fn chat_body(model: &str, stream: bool) -> String {
+    if stream {
+        format!(
+            r#"{{"model":"{model}","messages":[{{"role":"user","content":"Hello"}}],"stream":true}}"#
+        )
+    } else {
+        format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"Hello"}}]}}"#)
+    }
+}
+
+/// An OpenAI stream chunk with `delta` (JSON text) and an optional finish reason, from `id`.
+pub fn chunk(id: &str, delta: &str, finish: Option<&str>) -> String {
+    let finish = finish.map_or("null".to_owned(), |f| format!("\"{f}\""));
+    format!(
+        "data: {{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
+    )
+}
+
+/// A complete OpenAI stream from `id`: role-only chunk, two content chunks, a finish
+/// chunk and `[DONE]`.
+pub fn full_stream(id: &str) -> Vec<String> {
+    vec![
+        chunk(id, r#"{"role":"assistant","content":""}"#, None),
+        chunk(id, r#"{"content":"Hello"}"#, None),
+        chunk(id, r#"{"content":" there"}"#, None),
+        chunk(id, "{}", Some("stop")),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+}
+
+/// How many `Send` actions a trace holds.
+pub fn sends(trace: &[(Instant, switchback_core::machine::Action)]) -> usize {
+    trace
+        .iter()
+        .filter(|(_, a)| matches!(a, switchback_core::machine::Action::Send { .. }))
+        .count()
+}
