@@ -28,7 +28,10 @@ fn check(name: &str) {
 fn reject(name: &str) -> TranslateError {
     let input = fixture(&format!("{name}.openai.json"));
     match translate_request(&input, "claude-sonnet-4-5", DEFAULT_MAX_TOKENS) {
-        Ok(out) => panic!("{name}: expected an error, got {}", String::from_utf8_lossy(&out)),
+        Ok(out) => panic!(
+            "{name}: expected an error, got {}",
+            String::from_utf8_lossy(&out)
+        ),
         Err(e) => e,
     }
 }
@@ -128,7 +131,11 @@ fn unparsable_tool_arguments_are_rejected() {
 #[test]
 fn malformed_bodies_are_errors() {
     for body in [&b"not json"[..], b"[1,2]", b"{}", br#"{"messages":"hi"}"#] {
-        assert!(translate_request(body, "m", 1).is_err(), "{}", String::from_utf8_lossy(body));
+        assert!(
+            translate_request(body, "m", 1).is_err(),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
     }
     assert_eq!(
         translate_request(b"nope", "m", 1),
@@ -176,7 +183,14 @@ fn pdf_file_part_becomes_document() {
 #[test]
 fn dropped_fields_table_is_documented() {
     use switchback_core::anthropic::DROPPED_FIELDS;
-    for field in ["n", "logprobs", "presence_penalty", "response_format", "stream_options", "seed"] {
+    for field in [
+        "n",
+        "logprobs",
+        "presence_penalty",
+        "response_format",
+        "stream_options",
+        "seed",
+    ] {
         assert!(DROPPED_FIELDS.iter().any(|(f, _)| *f == field), "{field}");
     }
 }

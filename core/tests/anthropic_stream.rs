@@ -40,8 +40,12 @@ fn translate(events: &[SseEvent], include_usage: bool) -> Vec<Value> {
     for ev in events {
         for t in translator.push(ev) {
             out.push(match t {
-                Translated::Chunk(s) => json!({ "chunk": serde_json::from_str::<Value>(&s).expect("chunk JSON") }),
-                Translated::Error(s) => json!({ "error": serde_json::from_str::<Value>(&s).expect("error JSON") }),
+                Translated::Chunk(s) => {
+                    json!({ "chunk": serde_json::from_str::<Value>(&s).expect("chunk JSON") })
+                }
+                Translated::Error(s) => {
+                    json!({ "error": serde_json::from_str::<Value>(&s).expect("error JSON") })
+                }
                 Translated::Done => json!("done"),
             });
         }
@@ -79,7 +83,11 @@ fn tool_calls_with_split_input_json() {
 
 #[test]
 fn error_event_mid_stream() {
-    check("error_mid_stream.sse", "error_mid_stream.expected.json", false);
+    check(
+        "error_mid_stream.sse",
+        "error_mid_stream.expected.json",
+        false,
+    );
 }
 
 fn ev(event: Option<&str>, data: &str) -> SseEvent {
@@ -115,7 +123,10 @@ fn malformed_and_unknown_events_yield_nothing() {
         ev(Some("message_start"), "[1]"),
         ev(Some("brand_new_event"), r#"{"type":"brand_new_event"}"#),
         ev(Some("ping"), r#"{"type":"ping"}"#),
-        ev(Some("content_block_stop"), r#"{"type":"content_block_stop","index":0}"#),
+        ev(
+            Some("content_block_stop"),
+            r#"{"type":"content_block_stop","index":0}"#,
+        ),
         ev(None, "[DONE]"),
         ev(
             Some("content_block_delta"),
@@ -153,5 +164,7 @@ fn nothing_after_done() {
             r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"late"}}"#
         ))
         .is_empty());
-    assert!(t.push(&ev(Some("message_stop"), r#"{"type":"message_stop"}"#)).is_empty());
+    assert!(t
+        .push(&ev(Some("message_stop"), r#"{"type":"message_stop"}"#))
+        .is_empty());
 }
