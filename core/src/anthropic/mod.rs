@@ -35,6 +35,7 @@ mod error;
 mod request;
 mod response;
 mod stream;
+mod tools;
 
 pub use error::{is_spend_limit, translate_error, SPEND_LIMIT_PHRASES};
 pub use request::translate_request;
