@@ -155,6 +155,7 @@ fn other_rejections() {
         br#"{"messages":[{"role":"tool","content":"x"}]}"#,
         br#"{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"web_search"}]}"#,
         br#"{"messages":[{"role":"user","content":"x"}],"max_tokens":0}"#,
+        br#"{"messages":[{"role":"user","content":"x"}],"n":0}"#,
         br#"{"messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#,
     ];
     for body in cases {

@@ -111,12 +111,12 @@ fn reject_unsupported(req: &Map<String, Value>) -> Result<(), TranslateError> {
     if let Some(n) = non_null(req, "n") {
         match n.as_u64() {
             Some(1) => {}
+            Some(0) | None => return Err(invalid("`n` must be a positive integer")),
             Some(_) => {
                 return Err(unsupported(
                     "`n` greater than 1 is not supported by this model's provider (Anthropic)",
                 ))
             }
-            None => return Err(invalid("`n` must be a positive integer")),
         }
     }
     if req.get("logprobs").and_then(Value::as_bool) == Some(true) {
