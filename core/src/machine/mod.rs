@@ -35,9 +35,11 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
+use crate::anthropic::{self, StreamTranslator};
 use crate::block_table::{BlockKey, BlockTable, LatencyTrigger};
 use crate::classify::{Failure, RuleRef, TransportFailure};
-use crate::config::{BlockApplyTo, Interface, LatencyMeasure, RetryPolicy};
+use crate::config::{BlockApplyTo, Interface, LatencyMeasure, Provider, RetryPolicy};
+use crate::errors;
 use crate::gateway::{Gateway, ProviderId, RequestContext};
 use crate::mock::{self, MockStep};
 use crate::provider;
@@ -289,7 +291,10 @@ impl RetryMachine {
 
     fn on_head(&mut self, now: Instant, status: u16, headers: HeaderMap) {
         let stream = self.req.info.stream;
+        let include_usage = self.req.info.include_usage;
+        let gw = Arc::clone(&self.gw);
         let Some(a) = self.attempt_mut() else { return };
+        let target = gw.provider(a.target);
         if !matches!(a.phase, Phase::AwaitingResponse) {
             return;
         }
@@ -299,10 +304,13 @@ impl RetryMachine {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
         if (200..300).contains(&status) && stream && is_sse {
-            a.phase = Phase::HoldingStream {
-                headers,
-                relay: StreamRelay::new(),
+            let relay = match target.interface {
+                Interface::Anthropic => {
+                    StreamRelay::translating(StreamTranslator::new(&target.model, include_usage))
+                }
+                _ => StreamRelay::new(),
             };
+            a.phase = Phase::HoldingStream { headers, relay };
         } else {
             a.phase = Phase::ReadingBody {
                 status,
@@ -462,37 +470,44 @@ impl RetryMachine {
                 headers,
                 buf,
             } => {
-                let body = buf.freeze();
-                if (200..300).contains(&status) {
-                    if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
+                let raw = buf.freeze();
+                let gw = Arc::clone(&self.gw);
+                let p = gw.provider(target);
+                if !(200..300).contains(&status) {
+                    let body = match p.interface {
+                        Interface::Anthropic => anthropic::translate_error(status, &raw),
+                        _ => raw,
+                    };
+                    let failure = Failure::Http {
+                        status,
+                        headers,
+                        body,
+                    };
+                    self.fail(now, failure);
+                    return;
+                }
+                match success_body(p, raw) {
+                    Ok(body) => {
                         self.record_latency(now, LatencyMeasure::Total);
                         let mut out = relayable_headers(&headers);
+                        if p.interface == Interface::Anthropic {
+                            let json = HeaderValue::from_static("application/json");
+                            out.insert(http::header::CONTENT_TYPE, json);
+                        }
                         self.decorate(&mut out, Some(target));
                         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                        self.respond(
-                            ClientResponse {
-                                status,
-                                headers: out,
-                                body,
-                            },
-                            Outcome::Success,
-                        );
-                    } else {
-                        let detail = "the response body is not well-formed JSON".to_owned();
-                        self.fail(
-                            now,
-                            Failure::Transport(TransportFailure::InvalidResponse { detail }),
-                        );
-                    }
-                } else {
-                    self.fail(
-                        now,
-                        Failure::Http {
+                        let resp = ClientResponse {
                             status,
-                            headers,
+                            headers: out,
                             body,
-                        },
-                    );
+                        };
+                        self.respond(resp, Outcome::Success);
+                    }
+                    Err(detail) => {
+                        let failure =
+                            Failure::Transport(TransportFailure::InvalidResponse { detail });
+                        self.fail(now, failure);
+                    }
                 }
             }
             Phase::HoldingStream { headers, relay } => {
@@ -647,16 +662,35 @@ impl RetryMachine {
         let Some(endpoint) = gw.endpoint(target) else {
             return;
         };
-        if p.interface == Interface::Anthropic {
-            let detail = "the Anthropic Messages interface is not supported yet; use provider_interface: openai for OpenAI-compatible servers".to_owned();
-            self.fail(
-                now,
-                Failure::Transport(TransportFailure::Connect { detail }),
-            );
-            return;
-        }
-        let body =
-            request_body::rewrite_model(&self.req.body, &self.req.info.model_span, p.model_id());
+        let body = match p.interface {
+            Interface::Anthropic => {
+                let max_tokens = anthropic::DEFAULT_MAX_TOKENS;
+                match anthropic::translate_request(&self.req.body, p.model_id(), max_tokens) {
+                    Ok(body) => body,
+                    Err(e) => {
+                        // The request cannot be expressed for this target: treated like the
+                        // upstream's own 400, so it passes through unless a rule lists 400.
+                        let kind = "invalid_request_error";
+                        let body = errors::error_body(
+                            &e.to_string(),
+                            kind,
+                            Some(e.code()),
+                            serde_json::Value::Null,
+                        );
+                        let failure = Failure::Http {
+                            status: 400,
+                            headers: HeaderMap::new(),
+                            body,
+                        };
+                        self.fail(now, failure);
+                        return;
+                    }
+                }
+            }
+            _ => {
+                request_body::rewrite_model(&self.req.body, &self.req.info.model_span, p.model_id())
+            }
+        };
         let request = provider::build_request(
             p,
             endpoint,
@@ -716,5 +750,19 @@ impl RetryMachine {
     /// Wall-clock time at `now`, for HTTP-date pushback.
     fn wall(&self, now: Instant) -> SystemTime {
         self.wall_at_start + now.saturating_duration_since(self.started_at)
+    }
+}
+
+/// A success body as the client gets it: an OpenAI-interface body checked to be
+/// well-formed JSON, an Anthropic one translated. `Err` says why it is unusable.
+fn success_body(p: &Provider, raw: Bytes) -> Result<Bytes, String> {
+    match p.interface {
+        Interface::Anthropic => {
+            anthropic::translate_response(&raw, &p.model).map_err(|e| e.to_string())
+        }
+        _ => match serde_json::from_slice::<serde::de::IgnoredAny>(&raw) {
+            Ok(_) => Ok(raw),
+            Err(_) => Err("the response body is not well-formed JSON".to_owned()),
+        },
     }
 }
