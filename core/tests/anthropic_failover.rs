@@ -308,3 +308,27 @@ fn a_spend_limit_429_skips_the_provider_for_later_requests() {
     assert_eq!(second.headers["x-switchback-attempts"], "1");
     assert_eq!(s.calls(CLAUDE), 1);
 }
+
+#[test]
+fn default_max_tokens_is_configurable_and_the_clients_wins() {
+    let yaml = "version: v0.3.0\nmodel_providers:\n  - model: anthropic/claude-sonnet-4-5\n    access_key: K\n    default: true\n    default_max_tokens: 1000\n";
+    let mut s = sim(yaml);
+    s.script(
+        CLAUDE,
+        vec![FakeReply::json(
+            200,
+            &fixture("response/text.anthropic.json"),
+        )],
+    );
+    s.chat(
+        r#"{"model":"anthropic/claude-sonnet-4-5","messages":[{"role":"user","content":"Hi"}]}"#,
+    )
+    .unwrap();
+    s.chat(r#"{"model":"anthropic/claude-sonnet-4-5","messages":[{"role":"user","content":"Hi"}],"max_tokens":50}"#)
+        .unwrap();
+    let up = s.upstream(CLAUDE).unwrap();
+    let first: Value = serde_json::from_slice(&up.received[0]).unwrap();
+    let second: Value = serde_json::from_slice(&up.received[1]).unwrap();
+    assert_eq!(first["max_tokens"], 1000);
+    assert_eq!(second["max_tokens"], 50);
+}

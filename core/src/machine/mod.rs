@@ -92,6 +92,38 @@ struct Attempt {
     phase: Phase,
 }
 
+/// The timer an attempt runs: when it fires, and the limit it enforces.
+struct AttemptTimer {
+    at: Instant,
+    /// The configured span that runs out at `at` (`first_token`, `idle`, or what was left
+    /// of the request when the attempt started): what `timeout_<ms>ms` reports.
+    limit: Duration,
+}
+
+impl Attempt {
+    /// The earliest of the timers that apply in this phase: `first_token` (bounded by
+    /// the request deadline) until commit, `idle` between chunks, the request deadline
+    /// while a body is read or streamed.
+    fn timer(&self, request_deadline: Instant) -> AttemptTimer {
+        let span = |from: Instant, to: Instant| AttemptTimer {
+            at: to,
+            limit: to.saturating_duration_since(from),
+        };
+        let commit = span(self.sent_at, self.commit_by);
+        let idle = AttemptTimer {
+            at: self.last_progress + self.idle,
+            limit: self.idle,
+        };
+        let deadline = span(self.sent_at, request_deadline);
+        let earliest = |a: AttemptTimer, b: AttemptTimer| if b.at < a.at { b } else { a };
+        match self.phase {
+            Phase::AwaitingResponse => commit,
+            Phase::HoldingStream { .. } => earliest(commit, idle),
+            Phase::ReadingBody { .. } | Phase::Streaming { .. } => earliest(deadline, idle),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum State {
     Idle,
@@ -175,13 +207,7 @@ impl RetryMachine {
         let own = match &self.state {
             State::Idle | State::Done => None,
             State::BackingOff { until, .. } => Some(*until),
-            State::InFlight(a) => Some(match a.phase {
-                Phase::AwaitingResponse => a.commit_by,
-                Phase::HoldingStream { .. } => a.commit_by.min(a.last_progress + a.idle),
-                Phase::ReadingBody { .. } | Phase::Streaming { .. } => {
-                    self.deadline.min(a.last_progress + a.idle)
-                }
-            }),
+            State::InFlight(a) => Some(a.timer(self.deadline).at),
         };
         let mock = self.mock_steps.front().map(|(at, _)| *at);
         match (own, mock) {
@@ -222,29 +248,24 @@ impl RetryMachine {
                 self.send(now, target);
             }
             State::InFlight(a) => {
-                let (phase_deadline, committed) = match a.phase {
-                    Phase::AwaitingResponse => (a.commit_by, false),
-                    Phase::HoldingStream { .. } => {
-                        (a.commit_by.min(a.last_progress + a.idle), false)
-                    }
-                    Phase::ReadingBody { .. } => {
-                        (self.deadline.min(a.last_progress + a.idle), false)
-                    }
-                    Phase::Streaming { .. } => (self.deadline.min(a.last_progress + a.idle), true),
-                };
-                if now < phase_deadline {
+                let timer = a.timer(self.deadline);
+                if now < timer.at {
                     return;
                 }
-                let after = now.saturating_duration_since(a.sent_at);
-                if committed {
-                    self.abort_stream(
-                        &format!(
+                if matches!(a.phase, Phase::Streaming { .. }) {
+                    let message = if now >= self.deadline {
+                        "The request deadline passed mid-stream; the answer is incomplete."
+                            .to_owned()
+                    } else {
+                        format!(
                             "The upstream stream stalled for {} ms; the answer is incomplete.",
-                            now.saturating_duration_since(a.last_progress).as_millis()
-                        ),
-                        "stream_timeout",
-                    );
+                            timer.limit.as_millis()
+                        )
+                    };
+                    self.abort_stream(&message, "stream_timeout");
                 } else {
+                    self.cancel_current();
+                    let after = timer.limit;
                     self.fail(now, Failure::Transport(TransportFailure::Timeout { after }));
                 }
             }
@@ -664,7 +685,7 @@ impl RetryMachine {
         };
         let body = match p.interface {
             Interface::Anthropic => {
-                let max_tokens = anthropic::DEFAULT_MAX_TOKENS;
+                let max_tokens = p.default_max_tokens;
                 match anthropic::translate_request(&self.req.body, p.model_id(), max_tokens) {
                     Ok(body) => body,
                     Err(e) => {
