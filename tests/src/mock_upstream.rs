@@ -236,7 +236,10 @@ impl MockUpstream {
     /// # Panics
     /// If `script` is empty or no loopback port can be bound.
     pub fn start(script: Vec<Reply>) -> MockUpstream {
-        assert!(!script.is_empty(), "a mock upstream needs at least one reply");
+        assert!(
+            !script.is_empty(),
+            "a mock upstream needs at least one reply"
+        );
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a mock upstream");
         let addr = listener.local_addr().expect("mock upstream address");
         let shared = Arc::new(Shared {
@@ -263,7 +266,10 @@ impl MockUpstream {
 
     /// Replaces the script; the call counter continues.
     pub fn set_script(&self, script: Vec<Reply>) {
-        assert!(!script.is_empty(), "a mock upstream needs at least one reply");
+        assert!(
+            !script.is_empty(),
+            "a mock upstream needs at least one reply"
+        );
         *lock(&self.shared.script) = script;
     }
 
@@ -501,7 +507,11 @@ impl Conn {
     }
 
     fn write(&mut self, bytes: &[u8]) -> bool {
-        match self.stream.write_all(bytes).and_then(|()| self.stream.flush()) {
+        match self
+            .stream
+            .write_all(bytes)
+            .and_then(|()| self.stream.flush())
+        {
             Ok(()) => true,
             Err(_) => {
                 self.mark_peer_closed();
@@ -532,10 +542,7 @@ impl Conn {
             reply.chunks.clone()
         };
         let total: usize = chunks.iter().map(|(_, c)| c.len()).sum();
-        let http10 = matches!(
-            reply.framing,
-            Framing::Http10 | Framing::Http10FalseChunked
-        );
+        let http10 = matches!(reply.framing, Framing::Http10 | Framing::Http10FalseChunked);
         let mut head = format!(
             "{} {} {}\r\n",
             if http10 { "HTTP/1.0" } else { "HTTP/1.1" },

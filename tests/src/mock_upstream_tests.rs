@@ -113,7 +113,8 @@ fn http10_close_delimited_json_and_false_chunked_sse() {
     assert_eq!(r.json()["x"], 1);
     // Read the raw bytes: a "chunked" header, but no chunk framing on the wire.
     let mut s = TcpStream::connect(m.addr()).unwrap();
-    s.write_all(&request_bytes("POST", "/", &[], b"{}")).unwrap();
+    s.write_all(&request_bytes("POST", "/", &[], b"{}"))
+        .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     assert!(raw.starts_with("HTTP/1.0 200"));
