@@ -207,7 +207,10 @@ impl Running {
         }
         let left = self.shared.in_flight.load(Ordering::SeqCst);
         if left > 0 {
-            tracing::warn!(requests = left, "drain timeout reached; cancelling requests");
+            tracing::warn!(
+                requests = left,
+                "drain timeout reached; cancelling requests"
+            );
         }
         // Every spawned task races the kill channel: closing it ends them all.
         drop(self.kill.take());

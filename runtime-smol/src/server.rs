@@ -20,7 +20,7 @@ use smol::net::{Shutdown, TcpListener, TcpStream};
 use smol::Timer;
 use switchback_core::errors;
 use switchback_core::gateway::{ClientRequest, Reply, RequestContext};
-use switchback_core::response::ClientResponse;
+use switchback_core::response::{ClientResponse, REQUEST_ID};
 
 use crate::drive::{self, ClientGone, Head, LogInfo};
 use crate::Shared;
@@ -92,7 +92,11 @@ impl AsyncRead for ClientIo {
             return Poll::Ready(Ok(0));
         }
         let awaiting_head = {
-            let mut timer = self.state.head_timer.lock().unwrap_or_else(|e| e.into_inner());
+            let mut timer = self
+                .state
+                .head_timer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             match timer.as_mut() {
                 Some(t) => {
                     if Pin::new(t).poll(cx).is_ready() {
@@ -112,7 +116,11 @@ impl AsyncRead for ClientIo {
 }
 
 impl AsyncWrite for ClientIo {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -124,7 +132,12 @@ impl AsyncWrite for ClientIo {
 }
 
 /// Serves one client connection: requests one after another until either side closes.
-async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, timeout: Duration) {
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    timeout: Duration,
+) {
     let state = Arc::new(ConnState {
         head_timer: Mutex::new(None),
         head_bytes: AtomicUsize::new(0),
@@ -175,7 +188,12 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
 
 /// async-h1 gave up on the connection. A request it could not read (bad HTTP, head timeout
 /// with a partial head) is answered here; a broken connection is just closed.
-async fn answer_unreadable(state: &ConnState, stream: &TcpStream, peer: SocketAddr, e: &http_types::Error) {
+async fn answer_unreadable(
+    state: &ConnState,
+    stream: &TcpStream,
+    peer: SocketAddr,
+    e: &http_types::Error,
+) {
     if state.busy.load(Ordering::SeqCst) {
         return;
     }
@@ -200,7 +218,11 @@ async fn answer_unreadable(state: &ConnState, stream: &TcpStream, peer: SocketAd
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(
-        format!("content-length: {}\r\nconnection: close\r\n\r\n", resp.body.len()).as_bytes(),
+        format!(
+            "content-length: {}\r\nconnection: close\r\n\r\n",
+            resp.body.len()
+        )
+        .as_bytes(),
     );
     out.extend_from_slice(&resp.body);
     let mut s = stream.clone();
@@ -291,7 +313,8 @@ async fn handle(
     };
     let machine = match shared.gateway.handle(client_req, ctx) {
         Reply::Respond(resp) => {
-            log_plain(&method, &path, resp.status, started);
+            let id = resp.headers.get(REQUEST_ID).and_then(|v| v.to_str().ok());
+            log_ready(id, &method, &path, resp.status, started);
             return Ok(to_response(resp));
         }
         Reply::Chat(m) => m,
@@ -323,7 +346,13 @@ async fn handle(
         started,
     };
     shared
-        .spawn(drive::drive(Arc::clone(&shared), machine, head_tx, gone, log))
+        .spawn(drive::drive(
+            Arc::clone(&shared),
+            machine,
+            head_tx,
+            gone,
+            log,
+        ))
         .detach();
     match head_rx.recv().await {
         Ok(Head::Full(resp)) => Ok(to_response(resp)),
@@ -348,7 +377,18 @@ async fn handle(
 }
 
 fn log_plain(method: &Method, path: &str, status: StatusCode, started: Instant) {
+    log_ready(None, method, path, status, started);
+}
+
+fn log_ready(
+    request_id: Option<&str>,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    started: Instant,
+) {
     tracing::info!(
+        request_id = request_id.unwrap_or("-"),
         method = %method,
         path = %path,
         status = status.as_u16(),

@@ -30,7 +30,9 @@ pub(crate) struct Connector {
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connector").field("pool", &self.pool).finish_non_exhaustive()
+        f.debug_struct("Connector")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
     }
 }
 
@@ -221,7 +223,11 @@ async fn report(
             ExchangeEvent::Failed(_) => Some(Step::Closed),
             _ => None,
         };
-        if events.send(Event::from_exchange(attempt, ev)).await.is_err() {
+        if events
+            .send(Event::from_exchange(attempt, ev))
+            .await
+            .is_err()
+        {
             return Some(Step::Closed);
         }
         if end.is_some() {
