@@ -220,3 +220,97 @@ model_providers:
     );
     gw.shutdown();
 }
+
+/// Reads one request head and body from `r`; false at EOF.
+fn read_request(r: &mut BufReader<TcpStream>) -> bool {
+    let mut len = 0;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return false;
+        }
+        let l = line.trim_end().to_ascii_lowercase();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(v) = l.strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).unwrap();
+    true
+}
+
+#[test]
+fn a_stale_pooled_connection_is_retried_on_a_fresh_one() {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = upstream.local_addr().unwrap().port();
+    let answer = r#"{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
+    // Each connection answers one request as keep-alive, then closes: the pooled one is stale.
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (s, _) = upstream.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            assert!(read_request(&mut r));
+            let mut w = s;
+            write!(
+                w,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                answer.len()
+            )
+            .unwrap();
+            w.flush().unwrap();
+            drop(r);
+            drop(w);
+        }
+    });
+    let yaml = format!(
+        r#"
+listeners:
+  - type: model
+    name: test
+    port: 12999
+model_providers:
+  - model: openai/gpt-4o
+    base_url: http://127.0.0.1:{port}
+    access_key: sk-test
+    default: true
+"#
+    );
+    let (gw, addr) = gateway(&yaml, Options::default());
+    let body = r#"{"model":"openai/gpt-4o","messages":[{"role":"user","content":"hi"}]}"#;
+    for _ in 0..2 {
+        let r = request(addr, "POST", "/v1/chat/completions", body);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.header("x-switchback-attempts"), Some("1"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.join().unwrap();
+    gw.shutdown();
+}
+
+#[test]
+fn a_slow_request_head_gets_408_and_garbage_gets_400() {
+    let options = Options {
+        header_read_timeout: Duration::from_millis(300),
+        ..Options::default()
+    };
+    let (gw, addr) = gateway(MOCK, options);
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"NOT HTTP AT ALL\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    assert!(out.contains("invalid_request_error"), "{out}");
+    gw.shutdown();
+}
