@@ -69,10 +69,17 @@ pub fn serve(path: &Path, runtime: Runtime) -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("{e}");
-            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Some(ready) = std::env::var_os(crate::daemon::READY_FILE_ENV) {
+        if let Err(e) = std::fs::write(&ready, format!("{}\n", std::process::id())) {
+            tracing::warn!(
+                "cannot write the ready file {}: {e}",
+                ready.to_string_lossy()
+            );
+        }
+    }
     let addrs: Vec<String> = running
         .local_addrs()
         .iter()
