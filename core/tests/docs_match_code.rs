@@ -13,7 +13,11 @@ fn doc() -> String {
 fn every_prefix_is_documented() {
     let doc = doc();
     for spec in PROVIDERS {
-        assert!(doc.contains(&format!("| `{}` |", spec.prefix)), "{} missing", spec.prefix);
+        assert!(
+            doc.contains(&format!("| `{}` |", spec.prefix)),
+            "{} missing",
+            spec.prefix
+        );
         if let Some(root) = spec.default_root {
             assert!(doc.contains(root), "{root} missing");
         }
@@ -24,6 +28,9 @@ fn every_prefix_is_documented() {
 fn every_dropped_field_is_documented() {
     let doc = doc();
     for (field, _) in DROPPED_FIELDS {
-        assert!(doc.contains(&format!("`{field}`")), "{field} missing from docs/providers.md");
+        assert!(
+            doc.contains(&format!("`{field}`")),
+            "{field} missing from docs/providers.md"
+        );
     }
 }

@@ -153,6 +153,8 @@ pub struct RetryMachine {
     retries: u32,
     first_retry_at: Option<Instant>,
     mock_steps: VecDeque<(Instant, Event)>,
+    /// The status of the response head sent to the client, once one was.
+    client_status: Option<StatusCode>,
 }
 
 impl RetryMachine {
@@ -179,6 +181,7 @@ impl RetryMachine {
             retries: 0,
             first_retry_at: None,
             mock_steps: VecDeque::new(),
+            client_status: None,
         }
     }
 
@@ -278,7 +281,8 @@ impl RetryMachine {
             self.actions.push_back(Action::Cancel { attempt: a.id });
         }
         self.mock_steps.clear();
-        self.finish(Outcome::Cancelled, 0);
+        let status = self.client_status.map_or(0, |s| s.as_u16());
+        self.finish(Outcome::Cancelled, status);
     }
 
     fn current(&self, attempt: AttemptId) -> bool {
@@ -468,6 +472,7 @@ impl RetryMachine {
             HeaderValue::from_static("no-cache"),
         );
         self.decorate(&mut out, Some(target));
+        self.client_status = Some(StatusCode::OK);
         self.actions.push_back(Action::StartStream {
             status: StatusCode::OK,
             headers: out,
@@ -744,6 +749,7 @@ impl RetryMachine {
         let model = self.tried.last().copied();
         self.decorate(&mut resp.headers, model);
         let status = resp.status.as_u16();
+        self.client_status = Some(resp.status);
         self.actions.push_back(Action::Respond(resp));
         self.finish(outcome, status);
     }
