@@ -8,3 +8,4 @@ pub mod fixtures;
 pub mod gateway;
 pub mod mock_upstream;
 pub mod table;
+pub mod tls;
