@@ -20,7 +20,9 @@ use std::time::Duration;
 use rustls::ServerConfig;
 use serde_json::{json, Value};
 use switchback_tests::client::{post_chat, Response, Streaming};
-use switchback_tests::fixtures::{error_body, success_body, SUCCESS_CONTENT};
+use switchback_tests::fixtures::{
+    error_body, stream_content, stream_events, success_body, STREAM_TEXT, SUCCESS_CONTENT,
+};
 use switchback_tests::gateway::Runtime;
 use switchback_tests::mock_upstream::{MockUpstream, Recorded, Reply};
 use switchback_tests::scenarios;
@@ -34,6 +36,8 @@ scenarios! {
     openai_429_fails_over_to_anthropic_streaming_with_tool_calls,
     anthropic_529_fails_over_to_openai_with_the_clients_body,
     anthropic_400_reaches_the_client_in_openai_shape,
+    anthropic_stream_error_before_content_fails_over_to_openai,
+    anthropic_stream_error_after_content_ends_the_stream_with_an_error,
     https_upstreams_trusted_through_ca_file,
     https_untrusted_certificates_are_refused,
 }
@@ -53,6 +57,9 @@ const STREAM_TOOL_CALL: &str =
     include_str!("../../core/tests/fixtures/anthropic/stream/tool_call.sse");
 const OVERLOADED: &str =
     include_str!("../../core/tests/fixtures/anthropic/error/overloaded.anthropic.json");
+/// A Messages stream with an `error` event after some text.
+const STREAM_ERROR_MID: &str =
+    include_str!("../../core/tests/fixtures/anthropic/stream/error_mid_stream.sse");
 const INVALID_REQUEST: &str =
     include_str!("../../core/tests/fixtures/anthropic/error/invalid_request.anthropic.json");
 
@@ -453,6 +460,70 @@ fn anthropic_400_reaches_the_client_in_openai_shape<R: Runtime>() {
     );
     assert_eq!(claude.calls(), 1);
     assert_anthropic_request(&claude.requests()[0]);
+}
+
+/// An Anthropic stream whose `error` event (`overloaded_error`) comes before any content
+/// is a failed attempt: the OpenAI fallback's stream reaches the client, and nothing of
+/// the failed one does.
+fn anthropic_stream_error_before_content_fails_over_to_openai<R: Runtime>() {
+    let failing = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_x\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n\
+event: ping\ndata: {\"type\": \"ping\"}\n\n\
+event: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}\n\n";
+    let claude = MockUpstream::start(vec![anthropic_sse(failing)]);
+    let openai = MockUpstream::start(vec![Reply::sse(&stream_events(), ms(5))]);
+    let gw = gateway::<R>(&failover_pair(CLAUDE, OPENAI), &[&claude, &openai]);
+    let body = r#"{"model": "anthropic/claude-sonnet-4-5", "messages": [{"role": "user", "content": "Hi"}], "stream": true}"#;
+    let r = Streaming::chat(gw.addr, body).finish();
+    assert_header(&r, "x-switchback-model", OPENAI);
+    let chunks = stream_chunks(&r);
+    assert_eq!(stream_content(&r.sse_data()), STREAM_TEXT);
+    assert!(
+        !r.text().contains("verloaded") && !r.text().contains("msg_x"),
+        "the failed attempt reached the client: {}",
+        r.text()
+    );
+    let roles = chunks
+        .iter()
+        .filter(|c| c["choices"][0]["delta"]["role"] == "assistant")
+        .count();
+    assert_eq!(roles, 1, "{chunks:?}");
+    assert_eq!(claude.calls(), 1);
+    assert_eq!(
+        assert_anthropic_request(&claude.requests()[0])["stream"],
+        true
+    );
+    assert_eq!(openai.calls(), 1);
+    assert_eq!(
+        openai.requests()[0].text(),
+        body.replace("anthropic/claude-sonnet-4-5", "gpt-4o")
+    );
+}
+
+/// After content reached the client, an Anthropic `error` event ends the stream with an
+/// error event in OpenAI's shape and no `[DONE]`; nothing fails over.
+fn anthropic_stream_error_after_content_ends_the_stream_with_an_error<R: Runtime>() {
+    let claude = MockUpstream::start(vec![anthropic_sse(STREAM_ERROR_MID)]);
+    let openai = MockUpstream::start(vec![Reply::sse(&stream_events(), ms(5))]);
+    let gw = gateway::<R>(&failover_pair(CLAUDE, OPENAI), &[&claude, &openai]);
+    let r = Streaming::chat(
+        gw.addr,
+        r#"{"model": "anthropic/claude-sonnet-4-5", "messages": [{"role": "user", "content": "Hi"}], "stream": true}"#,
+    )
+    .finish();
+    assert_status(&r, 200);
+    let data = r.sse_data();
+    assert_eq!(stream_content(&data), "Partial", "{data:?}");
+    assert!(
+        !data.iter().any(|d| d == "[DONE]"),
+        "a failed stream must not end with [DONE]: {data:?}"
+    );
+    let last: Value = data
+        .last()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or(Value::Null);
+    assert_eq!(last["error"]["message"], "Overloaded", "{data:?}");
+    assert_eq!(last["error"]["type"], "overloaded_error", "{data:?}");
+    assert_eq!(openai.calls(), 0, "a committed stream failed over");
 }
 
 // ---------------------------------------------------------------------------------
