@@ -3,6 +3,9 @@
 //! out, like the seed suite's mocks), records every request, and notices when the
 //! gateway closes a connection.
 //!
+//! A mock may serve HTTPS instead ([`MockUpstream::start_tls`]): the same script over
+//! rustls, the handshake done by the connection's thread.
+//!
 //! Plain std threads: one accepting, one per connection. Every wait on a connection is
 //! a read with a short timeout, so a mock sees the peer close the socket even while it
 //! is "sleeping" before the head or between chunks, and every thread ends soon after
@@ -15,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use serde_json::json;
 
 /// How often blocking reads wake up to check for shutdown.
@@ -236,6 +240,18 @@ impl MockUpstream {
     /// # Panics
     /// If `script` is empty or no loopback port can be bound.
     pub fn start(script: Vec<Reply>) -> MockUpstream {
+        MockUpstream::start_with(script, None)
+    }
+
+    /// Starts a mock serving `script` over TLS with `tls` (HTTPS on `127.0.0.1`).
+    ///
+    /// # Panics
+    /// As [`MockUpstream::start`].
+    pub fn start_tls(script: Vec<Reply>, tls: Arc<ServerConfig>) -> MockUpstream {
+        MockUpstream::start_with(script, Some(tls))
+    }
+
+    fn start_with(script: Vec<Reply>, tls: Option<Arc<ServerConfig>>) -> MockUpstream {
         assert!(
             !script.is_empty(),
             "a mock upstream needs at least one reply"
@@ -249,7 +265,7 @@ impl MockUpstream {
         let s = Arc::clone(&shared);
         thread::Builder::new()
             .name(format!("mock-upstream-{}", addr.port()))
-            .spawn(move || accept_loop(&listener, &s))
+            .spawn(move || accept_loop(&listener, &s, tls.as_ref()))
             .expect("spawn the mock upstream");
         MockUpstream { addr, shared }
     }
@@ -334,7 +350,7 @@ pub fn refused_port() -> u16 {
     port
 }
 
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tls: Option<&Arc<ServerConfig>>) {
     for stream in listener.incoming() {
         if shared.stop.load(Ordering::SeqCst) {
             return;
@@ -346,9 +362,17 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             conns.len() - 1
         };
         let s = Arc::clone(shared);
+        let tls = tls.cloned();
         let spawned = thread::Builder::new()
             .name(format!("mock-conn-{id}"))
             .spawn(move || {
+                let stream = match tls {
+                    None => Io::Plain(stream),
+                    Some(config) => match ServerConnection::new(config) {
+                        Ok(c) => Io::Tls(Box::new(StreamOwned::new(c, stream))),
+                        Err(_) => return,
+                    },
+                };
                 let mut conn = Conn {
                     stream,
                     buf: Vec::new(),
@@ -363,8 +387,58 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     }
 }
 
+/// The mock's side of a connection: plain TCP, or TLS over it.
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+}
+
+impl Io {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Io::Plain(s) => s,
+            Io::Tls(s) => &s.sock,
+        }
+    }
+
+    /// Closes the connection (after a TLS `close_notify`, so a close-delimited body ends
+    /// cleanly).
+    fn shutdown(&mut self) {
+        if let Io::Tls(s) = self {
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+        let _ = self.tcp().shutdown(Shutdown::Both);
+    }
+}
+
+impl Read for Io {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Io::Plain(s) => s.read(buf),
+            Io::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Io {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Io::Plain(s) => s.write(buf),
+            Io::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Io::Plain(s) => s.flush(),
+            Io::Tls(s) => s.flush(),
+        }
+    }
+}
+
 struct Conn {
-    stream: TcpStream,
+    stream: Io,
     buf: Vec<u8>,
     id: usize,
     shared: Arc<Shared>,
@@ -379,7 +453,7 @@ struct Head {
 
 impl Conn {
     fn serve(&mut self) {
-        let _ = self.stream.set_nodelay(true);
+        let _ = self.stream.tcp().set_nodelay(true);
         while let Some(req) = self.read_request() {
             let reply = {
                 let mut requests = lock(&self.shared.requests);
@@ -403,9 +477,9 @@ impl Conn {
         lock(&self.shared.conns)[self.id].closed_by_peer = true;
     }
 
-    fn close(&self) {
+    fn close(&mut self) {
         lock(&self.shared.conns)[self.id].closed_by_mock = true;
-        let _ = self.stream.shutdown(Shutdown::Both);
+        self.stream.shutdown();
     }
 
     /// Reads more bytes into the buffer, waiting at most `max`. Ok(false): the peer
@@ -413,6 +487,7 @@ impl Conn {
     fn fill(&mut self, max: Duration) -> bool {
         let _ = self
             .stream
+            .tcp()
             .set_read_timeout(Some(max.clamp(Duration::from_millis(1), POLL)));
         let mut tmp = [0u8; 16 * 1024];
         match self.stream.read(&mut tmp) {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::client::{request_bytes, send_raw, Streaming};
+use rustls_pki_types::pem::PemObject;
 
 fn post(addr: SocketAddr, body: &str) -> crate::client::Response {
     send_raw(
@@ -188,4 +189,71 @@ fn chunked_request_bodies_are_decoded() {
 fn refused_port_refuses() {
     let port = refused_port();
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+/// Reads one `Content-Length` response from `s`; its head and body.
+fn read_length_response(s: &mut impl Read) -> (String, String) {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            if buf.len() >= i + 4 + len {
+                let body = String::from_utf8_lossy(&buf[i + 4..i + 4 + len]).into_owned();
+                return (head, body);
+            }
+        }
+        let n = s.read(&mut tmp).unwrap();
+        assert!(n > 0, "closed early");
+        buf.extend_from_slice(&tmp[..n]);
+    }
+}
+
+#[test]
+fn tls_mode_serves_the_script_over_https_with_keep_alive() {
+    let ca = crate::tls::TestCa::new("mock test CA");
+    let m = MockUpstream::start_tls(
+        vec![
+            Reply::json(200, r#"{"n":1}"#),
+            Reply::json(429, r#"{"n":2}"#),
+        ],
+        ca.server_config(&["localhost", "127.0.0.1"]),
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    let ca_der = rustls_pki_types::CertificateDer::from_pem_slice(ca.cert_pem.as_bytes()).unwrap();
+    roots.add(ca_der).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+    let tcp = TcpStream::connect(m.addr()).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut tls = StreamOwned::new(conn, tcp);
+    let req = b"POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}";
+    tls.write_all(req).unwrap();
+    let (head, body) = read_length_response(&mut tls);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, r#"{"n":1}"#);
+    tls.write_all(req).unwrap();
+    let (head, body) = read_length_response(&mut tls);
+    assert!(head.starts_with("http/1.1 429"), "{head}");
+    assert_eq!(body, r#"{"n":2}"#);
+    assert_eq!(m.connections().len(), 1);
+    let r = &m.requests()[1];
+    assert_eq!(
+        (r.path.as_str(), r.body.as_slice()),
+        ("/v1/messages", &b"{}"[..])
+    );
 }

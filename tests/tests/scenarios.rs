@@ -19,37 +19,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use switchback_tests::client::{self, get, post_chat, post_chat_with, Response, Streaming};
 use switchback_tests::fixtures::*;
-use switchback_tests::gateway::{load_config, GatewayOptions, RunningGateway, Runtime};
+use switchback_tests::gateway::{GatewayOptions, Runtime};
 use switchback_tests::mock_upstream::{refused_port, Ending, Framing, MockUpstream, Reply};
-
-#[cfg(feature = "smol")]
-use switchback_tests::gateway::Smol;
-#[cfg(feature = "tokio")]
-use switchback_tests::gateway::Tokio;
-
-/// Expands the table: one `#[test]` per scenario and runtime. An entry may carry extra
-/// attributes for one runtime, e.g. `name smol(ignore = "why")`.
-macro_rules! scenarios {
-    ($( $name:ident $( smol($($sattr:tt)*) )? $( tokio($($tattr:tt)*) )? ),* $(,)?) => {
-        paste::paste! {
-            $(
-                #[cfg(feature = "smol")]
-                #[test]
-                $( #[$($sattr)*] )?
-                fn [<smol_ $name>]() {
-                    $name::<Smol>();
-                }
-
-                #[cfg(feature = "tokio")]
-                #[test]
-                $( #[$($tattr)*] )?
-                fn [<tokio_ $name>]() {
-                    $name::<Tokio>();
-                }
-            )*
-        }
-    };
-}
+use switchback_tests::scenarios;
+use switchback_tests::table::{
+    assert_header, assert_status, error_of, indent, ms, start, start_ports, HEAD,
+};
 
 scenarios! {
     it1_basic_429,
@@ -103,49 +78,6 @@ scenarios! {
 // Harness
 // ---------------------------------------------------------------------------------
 
-/// A gateway for one scenario; shut down when dropped.
-struct Gw {
-    running: Option<Box<dyn RunningGateway>>,
-    addr: SocketAddr,
-}
-
-impl Drop for Gw {
-    fn drop(&mut self) {
-        if let Some(r) = self.running.take() {
-            r.shutdown();
-        }
-    }
-}
-
-/// Starts `yaml` with `${PRIMARY}`, `${SECONDARY}`, `${TERTIARY}` set to the mocks' ports.
-fn start<R: Runtime>(yaml: &str, mocks: &[&MockUpstream]) -> Gw {
-    let ports: Vec<u16> = mocks.iter().map(|m| m.port()).collect();
-    start_ports::<R>(yaml, &ports, &GatewayOptions::default())
-}
-
-fn start_ports<R: Runtime>(yaml: &str, ports: &[u16], options: &GatewayOptions) -> Gw {
-    let vars: Vec<(&str, String)> = ["PRIMARY", "SECONDARY", "TERTIARY"]
-        .into_iter()
-        .zip(ports.iter().map(u16::to_string))
-        .collect();
-    let config = load_config(yaml, &vars);
-    let running = R::start(config, options);
-    let addr = running.addr();
-    Gw {
-        running: Some(running),
-        addr,
-    }
-}
-
-const HEAD: &str = "version: v0.3.0
-listeners:
-  - type: model
-    name: model_listener
-    port: 12000
-    timeout: 10s
-model_providers:
-";
-
 /// Per-attempt timeouts for scenarios that do not test them (a stuck gateway still
 /// fails fast).
 const NORMAL: &str = "{first_token: 2s, idle: 2s}";
@@ -160,12 +92,6 @@ on_status_codes:
     strategy: different_provider
     max_attempts: 2
 ";
-
-fn indent(text: &str, by: usize) -> String {
-    text.lines()
-        .map(|l| format!("{}{l}\n", " ".repeat(by)))
-        .collect()
-}
 
 /// One provider entry. `policy` is the body of its `retry_policy` (unindented).
 fn provider(model: &str, port_var: &str, timeouts: &str, policy: Option<&str>) -> String {
@@ -221,10 +147,6 @@ fn stream_ok() -> Reply {
     Reply::sse(&stream_events(), Duration::from_millis(10))
 }
 
-fn assert_status(r: &Response, status: u16) {
-    assert_eq!(r.status, status, "unexpected status; body: {}", r.text());
-}
-
 fn assert_success_content(r: &Response) {
     assert_status(r, 200);
     assert_eq!(
@@ -233,26 +155,6 @@ fn assert_success_content(r: &Response) {
         "body: {}",
         r.text()
     );
-}
-
-fn assert_header(r: &Response, name: &str, value: &str) {
-    assert_eq!(
-        r.header(name),
-        Some(value),
-        "header {name}; all: {:?}",
-        r.headers
-    );
-}
-
-/// The `error` object of a gateway error body.
-fn error_of(r: &Response) -> Value {
-    let v = r.json();
-    assert!(
-        v["error"].is_object(),
-        "not an OpenAI error body: {}",
-        r.text()
-    );
-    v["error"].clone()
 }
 
 fn assert_exhausted(r: &Response, status: u16, attempts: usize) -> Value {
@@ -332,10 +234,6 @@ fn assert_aborted_stream(r: &Response, text_before: &str) -> Value {
         "the last event is not an error event: {data:?}"
     );
     last["error"].clone()
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
 }
 
 // ---------------------------------------------------------------------------------
