@@ -21,6 +21,30 @@ use crate::response::{accepted_request_id, generate_request_id, ClientResponse};
 /// [`errors::payload_too_large`] beyond it without reading further.
 pub const MAX_REQUEST_BODY_BYTES: usize = 32 * 1024 * 1024;
 
+/// What every runtime takes besides the config: limits that protect the gateway from
+/// clients, and how long a graceful stop waits.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// How long a graceful shutdown waits for in-flight requests (default 10 s).
+    pub drain_timeout: Duration,
+    /// A client must send its whole request head within this (default 10 s); else the
+    /// connection is answered 408 or closed.
+    pub header_read_timeout: Duration,
+    /// Request bodies above this get 413 before any upstream call
+    /// (default [`MAX_REQUEST_BODY_BYTES`]).
+    pub max_request_body: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            drain_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            max_request_body: MAX_REQUEST_BODY_BYTES,
+        }
+    }
+}
+
 /// Index of a provider entry in the config, in file order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProviderId(pub usize);

@@ -1,21 +1,15 @@
 //! Upstream connections and the keep-alive pool, keyed by [`Origin`].
 
-use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_rustls::client::TlsStream;
 use smol::io::{AsyncRead, AsyncWrite};
 use smol::net::TcpStream;
-use switchback_core::upstream::Origin;
-
-/// Idle connections kept per origin.
-pub(crate) const MAX_IDLE_PER_ORIGIN: usize = 32;
-/// How long an idle connection may wait in the pool.
-pub(crate) const MAX_IDLE_TIME: Duration = Duration::from_secs(60);
+use switchback_core::upstream::{IdlePool, Origin};
 
 /// One upstream connection: plain TCP or TLS over TCP.
 #[derive(Debug)]
@@ -64,33 +58,22 @@ impl AsyncWrite for Conn {
     }
 }
 
-/// Idle keep-alive connections per origin, newest last.
+/// Idle keep-alive connections, with the core's keep-alive policy ([`IdlePool`]).
 #[derive(Debug, Default)]
 pub(crate) struct Pool {
-    idle: Mutex<HashMap<Origin, Vec<(Conn, Instant)>>>,
+    idle: Mutex<IdlePool<Conn>>,
 }
 
 impl Pool {
-    /// The most recently returned connection to `origin` that has not idled too long.
+    /// A reusable idle connection to `origin`, if the pool holds one.
     pub(crate) fn checkout(&self, origin: &Origin) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.get_mut(origin)?;
-        let now = Instant::now();
-        list.retain(|(_, since)| now.duration_since(*since) < MAX_IDLE_TIME);
-        let conn = list.pop().map(|(c, _)| c);
-        if list.is_empty() {
-            idle.remove(origin);
-        }
-        conn
+        idle.take(origin, Instant::now())
     }
 
     /// Returns a connection whose exchange ended cleanly and may carry another.
     pub(crate) fn checkin(&self, origin: &Origin, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.entry(origin.clone()).or_default();
-        if list.len() >= MAX_IDLE_PER_ORIGIN {
-            list.remove(0);
-        }
-        list.push((conn, Instant::now()));
+        idle.put(origin, conn, Instant::now());
     }
 }

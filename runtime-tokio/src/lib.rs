@@ -15,30 +15,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use switchback_core::config::Config;
-use switchback_core::gateway::{Gateway, MAX_REQUEST_BODY_BYTES};
+use switchback_core::gateway::Gateway;
 use tokio::sync::oneshot;
 
-/// Options for a running gateway.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// How long `shutdown` waits for in-flight requests (default 10 s).
-    pub drain_timeout: Duration,
-    /// A client must send its whole request head within this (default 10 s); else 408 / close.
-    pub header_read_timeout: Duration,
-    /// Request bodies above this get 413 before any upstream call
-    /// (default [`MAX_REQUEST_BODY_BYTES`]).
-    pub max_request_body: usize,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            drain_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(10),
-            max_request_body: MAX_REQUEST_BODY_BYTES,
-        }
-    }
-}
+/// Options for a running gateway (shared by every runtime).
+pub use switchback_core::gateway::ServeOptions as Options;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]

@@ -1,17 +1,11 @@
 //! Idle upstream connections kept for reuse, per origin.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use switchback_core::upstream::Origin;
+use switchback_core::upstream::{IdlePool, Origin};
 use tokio::io::{AsyncRead, AsyncWrite};
-
-/// Idle connections kept per origin; the oldest is closed beyond this.
-pub(crate) const MAX_IDLE_PER_ORIGIN: usize = 32;
-/// An idle connection older than this is closed instead of reused.
-pub(crate) const MAX_IDLE_TIME: Duration = Duration::from_secs(60);
 
 /// A byte stream to an upstream: plain TCP or TLS over TCP.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -20,10 +14,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// One upstream connection.
 pub(crate) type Conn = Box<dyn Io>;
 
-/// Idle keep-alive connections keyed by [`Origin`], most recently used last.
+/// Idle keep-alive connections, with the core's keep-alive policy ([`IdlePool`]).
 #[derive(Default)]
 pub(crate) struct Pool {
-    idle: Mutex<HashMap<Origin, Vec<(Conn, Instant)>>>,
+    idle: Mutex<IdlePool<Conn>>,
 }
 
 impl fmt::Debug for Pool {
@@ -33,27 +27,15 @@ impl fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// The most recently returned idle connection to `origin` that is young enough, if any.
-    /// Expired ones found on the way are closed.
+    /// A reusable idle connection to `origin`, if the pool holds one.
     pub(crate) fn take(&self, origin: &Origin) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let conns = idle.get_mut(origin)?;
-        let now = Instant::now();
-        conns.retain(|(_, since)| now.duration_since(*since) < MAX_IDLE_TIME);
-        let conn = conns.pop().map(|(c, _)| c);
-        if conns.is_empty() {
-            idle.remove(origin);
-        }
-        conn
+        idle.take(origin, Instant::now())
     }
 
     /// Keeps a connection whose last exchange ended reusable.
     pub(crate) fn put(&self, origin: &Origin, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let conns = idle.entry(origin.clone()).or_default();
-        if conns.len() >= MAX_IDLE_PER_ORIGIN {
-            conns.remove(0);
-        }
-        conns.push((conn, Instant::now()));
+        idle.put(origin, conn, Instant::now());
     }
 }

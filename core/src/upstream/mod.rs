@@ -9,6 +9,7 @@
 mod error;
 mod exchange;
 mod framing;
+mod pool;
 mod request;
 mod target;
 
@@ -17,5 +18,6 @@ mod tests;
 
 pub use error::ExchangeError;
 pub use exchange::{Exchange, ExchangeEvent, MAX_HEAD_BYTES, MAX_HEAD_FIELDS};
+pub use pool::{IdlePool, MAX_IDLE_PER_ORIGIN, MAX_IDLE_TIME};
 pub use request::UpstreamHttpRequest;
 pub use target::{parse_base_url, Origin, Scheme, UrlError};
