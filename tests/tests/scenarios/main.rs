@@ -1,0 +1,108 @@
+//! The scenario table: every scenario runs over real loopback sockets against each
+//! runtime built in (features `smol`, `tokio`), as `smol_<scenario>` and
+//! `tokio_<scenario>`. Each scenario scripts its mock upstreams, starts a gateway on an
+//! ephemeral port with a config naming the mocks' ports, acts as a client and asserts
+//! what the client saw and what each mock received.
+//!
+//! IT-1 .. IT-13 are the seed suite's scenarios (`../shared/seed/`), with its mocks'
+//! HTTP/1.0 framing and its assertions, and its long waits scaled down.
+//!
+//! The scenarios live in one module per concern (`seed`, `transport`, `streaming`,
+//! `rules`, `disconnect`, `surface`, `limits`), on the shared `harness`.
+
+#![cfg_attr(
+    not(any(feature = "smol", feature = "tokio")),
+    allow(dead_code, unused_imports)
+)]
+
+mod disconnect;
+mod harness;
+mod limits;
+mod rules;
+mod seed;
+mod streaming;
+mod surface;
+mod transport;
+
+use disconnect::{
+    client_gone_during_backoff, client_gone_during_retry_after,
+    client_gone_mid_stream_closes_upstream,
+};
+use limits::{
+    all_blocked_answers_at_once, concurrent_requests_are_served_in_parallel,
+    listener_deadline_bounds_request, malformed_http_400,
+    no_policy_transport_error_is_gateway_error, slow_client_head_times_out,
+};
+use rules::{
+    error_code_400_fails_over, passthrough_400_untouched, then_long_retry_after_fails_over_at_once,
+    then_short_retry_after_retries_same_model,
+};
+use seed::{
+    it10_timeout_triggers_retry, it11_high_latency_failover, it12_streaming, it13_body_preserved,
+    it1_basic_429, it2_503_different_provider, it3_all_exhausted, it4_no_retry_policy,
+    it5_max_attempts, it6_backoff_delay, it7_fallback_priority, it8_retry_after_honored,
+    it9_retry_after_blocks_selection,
+};
+use streaming::{
+    inband_error_before_commit_fails_over, malformed_sse_event_dropped, missing_done_appended,
+    stream_cut_after_commit_ends_with_error, stream_cut_before_commit_retried,
+    stream_stall_after_commit_ends_with_error,
+};
+use surface::{
+    healthz_models_and_unknown_path, http10_close_delimited_json_and_sse, invalid_json_400,
+    oversize_body_413, request_id_echoed_or_generated, success_headers_and_upstream_request,
+    unknown_model_404, upstream_connection_reused,
+};
+use switchback_tests::scenarios;
+use transport::{
+    connect_refused_fails_over, first_token_timeouts_exhaust, reset_before_headers_fails_over,
+    timeout_error_type_names_the_timeout, truncated_json_fails_over,
+};
+
+scenarios! {
+    it1_basic_429,
+    it2_503_different_provider,
+    it3_all_exhausted,
+    it4_no_retry_policy,
+    it5_max_attempts,
+    it6_backoff_delay,
+    it7_fallback_priority,
+    it8_retry_after_honored,
+    it9_retry_after_blocks_selection,
+    it10_timeout_triggers_retry,
+    it11_high_latency_failover,
+    it12_streaming,
+    it13_body_preserved,
+    connect_refused_fails_over,
+    reset_before_headers_fails_over,
+    truncated_json_fails_over,
+    first_token_timeouts_exhaust,
+    timeout_error_type_names_the_timeout,
+    stream_cut_before_commit_retried,
+    stream_cut_after_commit_ends_with_error,
+    stream_stall_after_commit_ends_with_error,
+    inband_error_before_commit_fails_over,
+    malformed_sse_event_dropped,
+    missing_done_appended,
+    passthrough_400_untouched,
+    error_code_400_fails_over,
+    then_long_retry_after_fails_over_at_once,
+    then_short_retry_after_retries_same_model,
+    client_gone_during_backoff,
+    client_gone_during_retry_after,
+    client_gone_mid_stream_closes_upstream,
+    invalid_json_400,
+    oversize_body_413,
+    unknown_model_404,
+    healthz_models_and_unknown_path,
+    request_id_echoed_or_generated,
+    success_headers_and_upstream_request,
+    http10_close_delimited_json_and_sse,
+    upstream_connection_reused,
+    all_blocked_answers_at_once,
+    listener_deadline_bounds_request,
+    no_policy_transport_error_is_gateway_error,
+    concurrent_requests_are_served_in_parallel,
+    slow_client_head_times_out,
+    malformed_http_400 tokio(ignore = "runtime-tokio: hyper answers unparsable HTTP with its own 400 and an empty body, not an OpenAI-shaped error (runtime contract)"),
+}
