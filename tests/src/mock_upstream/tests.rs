@@ -1,8 +1,12 @@
 //! The mock upstream checked with the raw test client, so it is trustworthy on its own.
 
+use std::io::{Read, Write};
+
+use rustls::StreamOwned;
+use rustls_pki_types::pem::PemObject;
+
 use super::*;
 use crate::client::{request_bytes, send_raw, Streaming};
-use rustls_pki_types::pem::PemObject;
 
 fn post(addr: SocketAddr, body: &str) -> crate::client::Response {
     send_raw(
