@@ -74,7 +74,7 @@ pub fn finish_event() -> String {
 /// `data: [DONE]`.
 pub const DONE_EVENT: &str = "data: [DONE]\n\n";
 
-/// The seed's `STREAMING_SUCCESS_CHUNKS`: "Hello", " from", " stream!", stop, [DONE].
+/// The seed's `STREAMING_SUCCESS_CHUNKS`: "Hello", " from", " stream!", stop, `[DONE]`.
 pub fn stream_events() -> Vec<String> {
     vec![
         chunk_event(json!({"role": "assistant", "content": "Hello"}), None),
