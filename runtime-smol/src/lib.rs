@@ -1,9 +1,9 @@
 //! switchback-smol: the smol runtime of the switchback gateway.
 //!
-//! Glue only (see `docs/design.md`, "Runtimes are glue"): clients are served by async-h1
-//! ([`server`]), every chat request runs the core's `RetryMachine` in a drive loop ([`drive`]),
-//! and upstream attempts drive the core's sans-IO `Exchange` over TCP or TLS ([`upstream`],
-//! [`pool`], [`tls`]). async-h1's `http-types` stay inside this crate.
+//! Glue only (see `docs/runtimes.md`): clients are served by async-h1 (`server.rs`), every
+//! chat request runs the core's `RetryMachine` in a drive loop (`drive.rs`), and upstream
+//! attempts drive the core's sans-IO `Exchange` over TCP or TLS (`upstream.rs`, `pool.rs`,
+//! `tls.rs`). async-h1's `http-types` stay inside this crate.
 
 mod body;
 mod drive;
