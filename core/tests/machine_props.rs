@@ -1,7 +1,7 @@
 //! Property tests of the RetryMachine: random configs and random scripted upstreams
 //! run through the simulation, and random event sequences fed to a machine directly.
-//! Every trace must keep the machine's promises (design.md, "Tests, as the anchors
-//! test"): one `Finish`, last; a bounded number of attempts; nothing but relaying after
+//! Every trace must keep the machine's promises (docs/architecture.md, "The drive/drain
+//! contract"): one `Finish`, last; a bounded number of attempts; nothing but relaying after
 //! commit; never past the deadline; no `Send` into a pushback block; determinism.
 
 mod common;
