@@ -1,0 +1,272 @@
+//! `switchback up` and `switchback down`: the gateway as a background process with a pid file
+//! and a log file in a state directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use rustix::process::{kill_process, test_kill_process, Pid, Signal};
+
+use crate::{config, LogFormat, Runtime};
+
+const PID_FILE: &str = "switchback.pid";
+const LOG_FILE: &str = "switchback.log";
+/// How long `up` waits for every listener to answer `GET /healthz` with 200.
+const HEALTH_WAIT: Duration = Duration::from_secs(30);
+/// How long `down` waits after SIGTERM before SIGKILL (the gateway drains for up to 10 s).
+const STOP_WAIT: Duration = Duration::from_secs(12);
+/// Log lines shown when the background gateway dies during `up`.
+const LOG_TAIL_LINES: usize = 30;
+
+/// `--state-dir`, else `$XDG_STATE_HOME/switchback`, else `~/.local/state/switchback`.
+fn state_dir(given: Option<PathBuf>) -> PathBuf {
+    if let Some(d) = given {
+        return d;
+    }
+    match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d).join("switchback"),
+        None => {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."));
+            home.join(".local/state/switchback")
+        }
+    }
+}
+
+/// `switchback up [CONFIG]`.
+pub fn up(
+    path: &Path,
+    runtime: Runtime,
+    log_format: LogFormat,
+    state: Option<PathBuf>,
+) -> ExitCode {
+    let Some(cfg) = config::load(path) else {
+        return ExitCode::FAILURE;
+    };
+    let dir = state_dir(state);
+    if let Err(e) = fs::create_dir_all(&dir) {
+        eprintln!(
+            "error: cannot create the state directory {}: {e}",
+            dir.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    if let Some(pid) = running_pid(&dir) {
+        eprintln!(
+            "switchback is already up (pid {}); replacing it",
+            pid.as_raw_nonzero()
+        );
+        stop(pid);
+        let _ = fs::remove_file(dir.join(PID_FILE));
+    }
+
+    let config_path = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let log_path = dir.join(LOG_FILE);
+    let log = match OpenOptions::new().create(true).append(true).open(&log_path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "error: cannot open the log file {}: {e}",
+                log_path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot find the switchback executable: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (stdout, stderr) = match (log.try_clone(), log.try_clone()) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!(
+                "error: cannot open the log file {}: {e}",
+                log_path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut child = match Command::new(exe)
+        .arg("--log-format")
+        .arg(log_format.as_str())
+        .arg("serve")
+        .arg(&config_path)
+        .arg("--runtime")
+        .arg(runtime.as_str())
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        // Its own process group: a terminal's Ctrl-C or hang-up does not reach it.
+        .process_group(0)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot start the gateway: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = fs::write(dir.join(PID_FILE), format!("{}\n", child.id())) {
+        eprintln!("error: cannot write the pid file in {}: {e}", dir.display());
+    }
+
+    let targets: Vec<SocketAddr> = cfg
+        .listeners
+        .iter()
+        .map(|l| SocketAddr::new(reachable(l.address), l.port))
+        .collect();
+    let deadline = Instant::now() + HEALTH_WAIT;
+    let mut pending = targets.clone();
+    loop {
+        pending.retain(|a| !healthy(*a));
+        if pending.is_empty() {
+            let shown: Vec<String> = targets.iter().map(|a| format!("http://{a}")).collect();
+            println!(
+                "switchback is up (pid {}) on {}; log: {}",
+                child.id(),
+                shown.join(", "),
+                log_path.display()
+            );
+            return ExitCode::SUCCESS;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let _ = fs::remove_file(dir.join(PID_FILE));
+            eprintln!("error: the gateway exited during startup ({status}); its log says:");
+            eprint!("{}", log_tail(&log_path, log_start));
+            return ExitCode::FAILURE;
+        }
+        if Instant::now() >= deadline {
+            let shown: Vec<String> = pending.iter().map(ToString::to_string).collect();
+            eprintln!(
+                "error: no healthy answer from GET /healthz on {} within {} s; stopping it. Its log says:",
+                shown.join(", "),
+                HEALTH_WAIT.as_secs()
+            );
+            eprint!("{}", log_tail(&log_path, log_start));
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = fs::remove_file(dir.join(PID_FILE));
+            return ExitCode::FAILURE;
+        }
+        sleep(Duration::from_millis(100));
+    }
+}
+
+/// `switchback down`.
+pub fn down(state: Option<PathBuf>) -> ExitCode {
+    let dir = state_dir(state);
+    match running_pid(&dir) {
+        Some(pid) => {
+            stop(pid);
+            println!("switchback (pid {}) stopped", pid.as_raw_nonzero());
+        }
+        None => println!("switchback is not running"),
+    }
+    let _ = fs::remove_file(dir.join(PID_FILE));
+    ExitCode::SUCCESS
+}
+
+/// The pid in the state directory's pid file, if that process is alive and is a switchback.
+fn running_pid(dir: &Path) -> Option<Pid> {
+    let text = fs::read_to_string(dir.join(PID_FILE)).ok()?;
+    let pid = Pid::from_raw(text.trim().parse().ok()?)?;
+    test_kill_process(pid).ok()?;
+    // Guard against a recycled pid: on Linux, check the command line names switchback.
+    let cmdline = format!("/proc/{}/cmdline", pid.as_raw_nonzero());
+    if let Ok(cmd) = fs::read(&cmdline) {
+        if !String::from_utf8_lossy(&cmd).contains("switchback") {
+            return None;
+        }
+    }
+    Some(pid)
+}
+
+/// SIGTERM, wait for the graceful drain, then SIGKILL.
+fn stop(pid: Pid) {
+    if kill_process(pid, Signal::TERM).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + STOP_WAIT;
+    while Instant::now() < deadline {
+        if !alive(pid) {
+            return;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "switchback (pid {}) did not stop within {} s; killing it",
+        pid.as_raw_nonzero(),
+        STOP_WAIT.as_secs()
+    );
+    let _ = kill_process(pid, Signal::KILL);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while alive(pid) && Instant::now() < deadline {
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// Alive and not a zombie.
+fn alive(pid: Pid) -> bool {
+    if test_kill_process(pid).is_err() {
+        return false;
+    }
+    let stat = format!("/proc/{}/stat", pid.as_raw_nonzero());
+    match fs::read_to_string(stat) {
+        // The state follows the parenthesised command name.
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// The address to probe for a listener bound to `addr` (wildcards become loopback).
+fn reachable(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        a => a,
+    }
+}
+
+/// `GET /healthz` answered 200.
+fn healthy(addr: SocketAddr) -> bool {
+    let probe = || -> std::io::Result<bool> {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        s.set_write_timeout(Some(Duration::from_secs(2)))?;
+        write!(
+            s,
+            "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut head = [0_u8; 12];
+        s.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.0 200"))
+    };
+    probe().unwrap_or(false)
+}
+
+/// The last lines the log file got since `from`.
+fn log_tail(path: &Path, from: u64) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = File::open(path) {
+        let _ = f.seek(SeekFrom::Start(from));
+        let _ = f.read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(LOG_TAIL_LINES);
+    let mut out = lines[start..].join("\n");
+    out.push('\n');
+    out
+}

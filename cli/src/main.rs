@@ -1,0 +1,111 @@
+//! `switchback`: the command line of the switchback LLM gateway (spec §1).
+
+mod config;
+mod daemon;
+mod gateway;
+mod logging;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// An OpenAI-compatible LLM gateway that retries and fails over on 429, 503 and timeouts.
+#[derive(Debug, Parser)]
+#[command(name = "switchback", version, about)]
+struct Cli {
+    /// Log format on stderr (the level comes from RUST_LOG, default `info`).
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway in the foreground until SIGINT/SIGTERM.
+    Serve {
+        /// The config file (default ./config.yaml).
+        config: Option<PathBuf>,
+        /// Which runtime drives the gateway.
+        #[arg(long, value_enum, default_value_t = Runtime::Smol)]
+        runtime: Runtime,
+    },
+    /// Start the gateway in the background and wait until every listener is healthy.
+    Up {
+        /// The config file (default ./config.yaml).
+        config: Option<PathBuf>,
+        /// Which runtime drives the gateway.
+        #[arg(long, value_enum, default_value_t = Runtime::Smol)]
+        runtime: Runtime,
+        /// Where the pid and log files live (default $XDG_STATE_HOME/switchback or
+        /// ~/.local/state/switchback).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Stop the gateway started by `up` (SIGTERM, then SIGKILL after a timeout).
+    Down {
+        /// Where the pid and log files live.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Validate a config file and print its errors and warnings.
+    Check {
+        /// The config file.
+        config: PathBuf,
+    },
+}
+
+/// The runtime that drives the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Runtime {
+    Smol,
+    Tokio,
+}
+
+impl Runtime {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Smol => "smol",
+            Runtime::Tokio => "tokio",
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Human => "human",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    match cli.command {
+        Command::Serve { config, runtime } => {
+            gateway::serve(&config::path_or_default(config), runtime)
+        }
+        Command::Up {
+            config,
+            runtime,
+            state_dir,
+        } => daemon::up(
+            &config::path_or_default(config),
+            runtime,
+            cli.log_format,
+            state_dir,
+        ),
+        Command::Down { state_dir } => daemon::down(state_dir),
+        Command::Check { config } => config::check(&config),
+    }
+}
