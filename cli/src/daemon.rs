@@ -16,6 +16,10 @@ use crate::{config, LogFormat, Runtime};
 
 const PID_FILE: &str = "switchback.pid";
 const LOG_FILE: &str = "switchback.log";
+const READY_FILE: &str = "switchback.ready";
+/// Set by `up` on the background `serve`: the file it writes its pid to once every listener
+/// is bound, so `up` never mistakes another process on the same port for its own gateway.
+pub const READY_FILE_ENV: &str = "SWITCHBACK_READY_FILE";
 /// How long `up` waits for every listener to answer `GET /healthz` with 200.
 const HEALTH_WAIT: Duration = Duration::from_secs(30);
 /// How long `down` waits after SIGTERM before SIGKILL (the gateway drains for up to 10 s).
@@ -96,6 +100,8 @@ pub fn up(
             return ExitCode::FAILURE;
         }
     };
+    let ready_path = dir.join(READY_FILE);
+    let _ = fs::remove_file(&ready_path);
     let mut child = match Command::new(exe)
         .arg("--log-format")
         .arg(log_format.as_str())
@@ -103,6 +109,7 @@ pub fn up(
         .arg(&config_path)
         .arg("--runtime")
         .arg(runtime.as_str())
+        .env(READY_FILE_ENV, &ready_path)
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
@@ -127,8 +134,13 @@ pub fn up(
         .collect();
     let deadline = Instant::now() + HEALTH_WAIT;
     let mut pending = targets.clone();
+    let mut bound = false;
     loop {
-        pending.retain(|a| !healthy(*a));
+        bound = bound
+            || fs::read_to_string(&ready_path).is_ok_and(|s| s.trim() == child.id().to_string());
+        if bound {
+            pending.retain(|a| !healthy(*a));
+        }
         if pending.is_empty() {
             let shown: Vec<String> = targets.iter().map(|a| format!("http://{a}")).collect();
             println!(
@@ -173,6 +185,7 @@ pub fn down(state: Option<PathBuf>) -> ExitCode {
         None => println!("switchback is not running"),
     }
     let _ = fs::remove_file(dir.join(PID_FILE));
+    let _ = fs::remove_file(dir.join(READY_FILE));
     ExitCode::SUCCESS
 }
 

@@ -14,6 +14,8 @@ use crate::{config, Runtime};
 enum Running {
     #[cfg(feature = "smol")]
     Smol(switchback_smol::Running),
+    #[cfg(feature = "tokio")]
+    Tokio(switchback_tokio::Running),
 }
 
 impl Running {
@@ -21,6 +23,8 @@ impl Running {
         match self {
             #[cfg(feature = "smol")]
             Running::Smol(r) => r.local_addrs(),
+            #[cfg(feature = "tokio")]
+            Running::Tokio(r) => r.local_addrs(),
         }
     }
 
@@ -28,6 +32,8 @@ impl Running {
         match self {
             #[cfg(feature = "smol")]
             Running::Smol(r) => r.shutdown(),
+            #[cfg(feature = "tokio")]
+            Running::Tokio(r) => r.shutdown(),
         }
     }
 }
@@ -44,7 +50,11 @@ fn start(config: Config, runtime: Runtime) -> Result<Running, String> {
             drop(config);
             Err("this build has no smol runtime".to_string())
         }
-        // The tokio runtime joins here once `switchback-tokio` is part of the workspace.
+        #[cfg(feature = "tokio")]
+        Runtime::Tokio => switchback_tokio::start(config, switchback_tokio::Options::default())
+            .map(Running::Tokio)
+            .map_err(|e| e.to_string()),
+        #[cfg(not(feature = "tokio"))]
         Runtime::Tokio => {
             drop(config);
             Err("this build has no tokio runtime; use --runtime smol".to_string())
@@ -69,10 +79,17 @@ pub fn serve(path: &Path, runtime: Runtime) -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("{e}");
-            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Some(ready) = std::env::var_os(crate::daemon::READY_FILE_ENV) {
+        if let Err(e) = std::fs::write(&ready, format!("{}\n", std::process::id())) {
+            tracing::warn!(
+                "cannot write the ready file {}: {e}",
+                ready.to_string_lossy()
+            );
+        }
+    }
     let addrs: Vec<String> = running
         .local_addrs()
         .iter()

@@ -4,6 +4,7 @@
 //! randomness: time is always an argument, randomness comes from a seed, and
 //! every decision is returned as a value for a runtime to carry out.
 
+pub mod anthropic;
 pub mod backoff;
 pub mod block_table;
 pub mod classify;

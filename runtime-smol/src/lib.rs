@@ -117,7 +117,7 @@ pub fn start(config: Config, options: Options) -> Result<Running, StartError> {
     for l in &listeners_cfg {
         let addr = SocketAddr::new(l.address, l.port);
         let bound = TcpListener::bind(addr)
-            .and_then(|s| smol::net::TcpListener::try_from(s))
+            .and_then(smol::net::TcpListener::try_from)
             .map_err(|source| StartError::Bind { addr, source })?;
         let local = bound
             .local_addr()

@@ -168,7 +168,8 @@ async fn serve_connection(
         *state.head_timer.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(Timer::after(shared.options.header_read_timeout));
         let result = server.accept_one().await;
-        if state.busy.swap(false, Ordering::SeqCst) {
+        let was_busy = state.busy.swap(false, Ordering::SeqCst);
+        if was_busy {
             shared.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
         match result {
@@ -176,6 +177,11 @@ async fn serve_connection(
                 if !state.closing.load(Ordering::SeqCst)
                     && !shared.draining.load(Ordering::SeqCst) => {}
             Ok(_) => break,
+            // A failure after the handler ran is a broken connection: nothing to answer.
+            Err(e) if was_busy => {
+                tracing::debug!(%peer, error = %e, "connection ended while answering");
+                break;
+            }
             Err(e) => {
                 answer_unreadable(&state, &stream, peer, &e).await;
                 break;
@@ -194,9 +200,6 @@ async fn answer_unreadable(
     peer: SocketAddr,
     e: &http_types::Error,
 ) {
-    if state.busy.load(Ordering::SeqCst) {
-        return;
-    }
     let io_kind = e.downcast_ref::<io::Error>().map(io::Error::kind);
     let resp = match io_kind {
         Some(io::ErrorKind::TimedOut) if state.head_bytes.load(Ordering::SeqCst) > 0 => {

@@ -8,6 +8,7 @@ use super::retry::{convert_policy, is_model_name, PolicyUses};
 use super::{Interface, MockSettings, Provider, Secret, Timeouts};
 use std::time::Duration;
 
+use crate::anthropic::DEFAULT_MAX_TOKENS;
 pub use crate::mock::MOCK_KINDS;
 pub use crate::provider::table::interface_for_prefix;
 use crate::provider::table::requires_base_url;
@@ -101,6 +102,19 @@ pub(crate) fn convert_provider(
         .as_ref()
         .and_then(|v| boolean(rep, v, &join(path, "passthrough_auth")))
         .unwrap_or(false);
+    let default_max_tokens = r
+        .default_max_tokens
+        .as_ref()
+        .and_then(|v| {
+            int_in(
+                rep,
+                v,
+                &join(path, "default_max_tokens"),
+                1,
+                u64::from(u32::MAX),
+            )
+        })
+        .map_or(DEFAULT_MAX_TOKENS, |n| n as u32);
 
     let mut access_key = None;
     let mut base_url = None;
@@ -226,6 +240,7 @@ pub(crate) fn convert_provider(
             interface,
             default,
             passthrough_auth,
+            default_max_tokens,
             headers,
             retry_policy,
             timeouts,

@@ -220,6 +220,7 @@ pub(crate) struct RawProvider {
     pub provider_interface: Opt<Scalar>,
     pub default: Opt<Scalar>,
     pub passthrough_auth: Opt<Scalar>,
+    pub default_max_tokens: Opt<Scalar>,
     pub headers: Opt<RawMap<Scalar>>,
     pub retry_policy: Opt<RawRetryPolicy>,
     pub timeouts: Opt<RawTimeouts>,

@@ -120,6 +120,9 @@ pub struct Provider {
     pub interface: Interface,
     pub default: bool,
     pub passthrough_auth: bool,
+    /// `max_tokens` sent to an Anthropic-interface upstream when the client gives none
+    /// (Anthropic requires it; default 4096).
+    pub default_max_tokens: u32,
     /// Extra upstream headers, in file order.
     pub headers: Vec<(String, Secret)>,
     /// `None`: no retries at all, the upstream answer passes through (spec §3.2).

@@ -8,10 +8,11 @@ use http::HeaderValue;
 use super::report::{self, AttemptRecord, EndReason};
 use super::select::{pick_first, pick_retry, Blocks, Pick};
 use super::{Outcome, RetryMachine, State};
+use crate::anthropic;
 use crate::backoff::backoff_delay;
 use crate::block_table::BlockKey;
 use crate::classify::{classify, Failure, RuleRef, Verdict};
-use crate::config::{BlockApplyTo, RetryPolicy};
+use crate::config::{BlockApplyTo, BlockScope, Interface, RetryPolicy};
 use crate::gateway::ProviderId;
 use crate::pushback::parse_pushback;
 use crate::response::SHOULD_RETRY;
@@ -121,10 +122,25 @@ fn record_pushback(
     model: &str,
     failure: &Failure,
 ) -> Option<Duration> {
-    let Failure::Http { headers, .. } = failure else {
+    let Failure::Http {
+        status,
+        headers,
+        body,
+    } = failure
+    else {
         return None;
     };
     let handling = &policy.retry_after_handling;
+    let interface = m.gw.find_model(model).map(|id| m.gw.provider(id).interface);
+    if *status == 429 && interface == Some(Interface::Anthropic) && anthropic::is_spend_limit(body)
+    {
+        // A spend limit does not lift in seconds: skip the whole provider for as long as
+        // any pushback may last, for every request.
+        let until = now + handling.max_retry_after;
+        let key = BlockKey::for_scope(BlockScope::Provider, model);
+        m.gw.blocks().lock().record_pushback(now, key, until);
+        return Some(handling.max_retry_after);
+    }
     let pushback = parse_pushback(headers, m.wall(now), handling.max_retry_after)?;
     let key = BlockKey::for_scope(handling.scope, model);
     match handling.apply_to {

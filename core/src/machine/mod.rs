@@ -35,9 +35,11 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
+use crate::anthropic::{self, StreamTranslator};
 use crate::block_table::{BlockKey, BlockTable, LatencyTrigger};
 use crate::classify::{Failure, RuleRef, TransportFailure};
-use crate::config::{BlockApplyTo, Interface, LatencyMeasure, RetryPolicy};
+use crate::config::{BlockApplyTo, Interface, LatencyMeasure, Provider, RetryPolicy};
+use crate::errors;
 use crate::gateway::{Gateway, ProviderId, RequestContext};
 use crate::mock::{self, MockStep};
 use crate::provider;
@@ -90,6 +92,38 @@ struct Attempt {
     phase: Phase,
 }
 
+/// The timer an attempt runs: when it fires, and the limit it enforces.
+struct AttemptTimer {
+    at: Instant,
+    /// The configured span that runs out at `at` (`first_token`, `idle`, or what was left
+    /// of the request when the attempt started): what `timeout_<ms>ms` reports.
+    limit: Duration,
+}
+
+impl Attempt {
+    /// The earliest of the timers that apply in this phase: `first_token` (bounded by
+    /// the request deadline) until commit, `idle` between chunks, the request deadline
+    /// while a body is read or streamed.
+    fn timer(&self, request_deadline: Instant) -> AttemptTimer {
+        let span = |from: Instant, to: Instant| AttemptTimer {
+            at: to,
+            limit: to.saturating_duration_since(from),
+        };
+        let commit = span(self.sent_at, self.commit_by);
+        let idle = AttemptTimer {
+            at: self.last_progress + self.idle,
+            limit: self.idle,
+        };
+        let deadline = span(self.sent_at, request_deadline);
+        let earliest = |a: AttemptTimer, b: AttemptTimer| if b.at < a.at { b } else { a };
+        match self.phase {
+            Phase::AwaitingResponse => commit,
+            Phase::HoldingStream { .. } => earliest(commit, idle),
+            Phase::ReadingBody { .. } | Phase::Streaming { .. } => earliest(deadline, idle),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum State {
     Idle,
@@ -119,6 +153,8 @@ pub struct RetryMachine {
     retries: u32,
     first_retry_at: Option<Instant>,
     mock_steps: VecDeque<(Instant, Event)>,
+    /// The status of the response head sent to the client, once one was.
+    client_status: Option<StatusCode>,
 }
 
 impl RetryMachine {
@@ -145,6 +181,7 @@ impl RetryMachine {
             retries: 0,
             first_retry_at: None,
             mock_steps: VecDeque::new(),
+            client_status: None,
         }
     }
 
@@ -173,13 +210,7 @@ impl RetryMachine {
         let own = match &self.state {
             State::Idle | State::Done => None,
             State::BackingOff { until, .. } => Some(*until),
-            State::InFlight(a) => Some(match a.phase {
-                Phase::AwaitingResponse => a.commit_by,
-                Phase::HoldingStream { .. } => a.commit_by.min(a.last_progress + a.idle),
-                Phase::ReadingBody { .. } | Phase::Streaming { .. } => {
-                    self.deadline.min(a.last_progress + a.idle)
-                }
-            }),
+            State::InFlight(a) => Some(a.timer(self.deadline).at),
         };
         let mock = self.mock_steps.front().map(|(at, _)| *at);
         match (own, mock) {
@@ -220,29 +251,24 @@ impl RetryMachine {
                 self.send(now, target);
             }
             State::InFlight(a) => {
-                let (phase_deadline, committed) = match a.phase {
-                    Phase::AwaitingResponse => (a.commit_by, false),
-                    Phase::HoldingStream { .. } => {
-                        (a.commit_by.min(a.last_progress + a.idle), false)
-                    }
-                    Phase::ReadingBody { .. } => {
-                        (self.deadline.min(a.last_progress + a.idle), false)
-                    }
-                    Phase::Streaming { .. } => (self.deadline.min(a.last_progress + a.idle), true),
-                };
-                if now < phase_deadline {
+                let timer = a.timer(self.deadline);
+                if now < timer.at {
                     return;
                 }
-                let after = now.saturating_duration_since(a.sent_at);
-                if committed {
-                    self.abort_stream(
-                        &format!(
+                if matches!(a.phase, Phase::Streaming { .. }) {
+                    let message = if now >= self.deadline {
+                        "The request deadline passed mid-stream; the answer is incomplete."
+                            .to_owned()
+                    } else {
+                        format!(
                             "The upstream stream stalled for {} ms; the answer is incomplete.",
-                            now.saturating_duration_since(a.last_progress).as_millis()
-                        ),
-                        "stream_timeout",
-                    );
+                            timer.limit.as_millis()
+                        )
+                    };
+                    self.abort_stream(&message, "stream_timeout");
                 } else {
+                    self.cancel_current();
+                    let after = timer.limit;
                     self.fail(now, Failure::Transport(TransportFailure::Timeout { after }));
                 }
             }
@@ -255,7 +281,8 @@ impl RetryMachine {
             self.actions.push_back(Action::Cancel { attempt: a.id });
         }
         self.mock_steps.clear();
-        self.finish(Outcome::Cancelled, 0);
+        let status = self.client_status.map_or(0, |s| s.as_u16());
+        self.finish(Outcome::Cancelled, status);
     }
 
     fn current(&self, attempt: AttemptId) -> bool {
@@ -289,7 +316,10 @@ impl RetryMachine {
 
     fn on_head(&mut self, now: Instant, status: u16, headers: HeaderMap) {
         let stream = self.req.info.stream;
+        let include_usage = self.req.info.include_usage;
+        let gw = Arc::clone(&self.gw);
         let Some(a) = self.attempt_mut() else { return };
+        let target = gw.provider(a.target);
         if !matches!(a.phase, Phase::AwaitingResponse) {
             return;
         }
@@ -299,10 +329,13 @@ impl RetryMachine {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
         if (200..300).contains(&status) && stream && is_sse {
-            a.phase = Phase::HoldingStream {
-                headers,
-                relay: StreamRelay::new(),
+            let relay = match target.interface {
+                Interface::Anthropic => {
+                    StreamRelay::translating(StreamTranslator::new(&target.model, include_usage))
+                }
+                _ => StreamRelay::new(),
             };
+            a.phase = Phase::HoldingStream { headers, relay };
         } else {
             a.phase = Phase::ReadingBody {
                 status,
@@ -439,6 +472,7 @@ impl RetryMachine {
             HeaderValue::from_static("no-cache"),
         );
         self.decorate(&mut out, Some(target));
+        self.client_status = Some(StatusCode::OK);
         self.actions.push_back(Action::StartStream {
             status: StatusCode::OK,
             headers: out,
@@ -462,37 +496,44 @@ impl RetryMachine {
                 headers,
                 buf,
             } => {
-                let body = buf.freeze();
-                if (200..300).contains(&status) {
-                    if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
+                let raw = buf.freeze();
+                let gw = Arc::clone(&self.gw);
+                let p = gw.provider(target);
+                if !(200..300).contains(&status) {
+                    let body = match p.interface {
+                        Interface::Anthropic => anthropic::translate_error(status, &raw),
+                        _ => raw,
+                    };
+                    let failure = Failure::Http {
+                        status,
+                        headers,
+                        body,
+                    };
+                    self.fail(now, failure);
+                    return;
+                }
+                match success_body(p, raw) {
+                    Ok(body) => {
                         self.record_latency(now, LatencyMeasure::Total);
                         let mut out = relayable_headers(&headers);
+                        if p.interface == Interface::Anthropic {
+                            let json = HeaderValue::from_static("application/json");
+                            out.insert(http::header::CONTENT_TYPE, json);
+                        }
                         self.decorate(&mut out, Some(target));
                         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                        self.respond(
-                            ClientResponse {
-                                status,
-                                headers: out,
-                                body,
-                            },
-                            Outcome::Success,
-                        );
-                    } else {
-                        let detail = "the response body is not well-formed JSON".to_owned();
-                        self.fail(
-                            now,
-                            Failure::Transport(TransportFailure::InvalidResponse { detail }),
-                        );
-                    }
-                } else {
-                    self.fail(
-                        now,
-                        Failure::Http {
+                        let resp = ClientResponse {
                             status,
-                            headers,
+                            headers: out,
                             body,
-                        },
-                    );
+                        };
+                        self.respond(resp, Outcome::Success);
+                    }
+                    Err(detail) => {
+                        let failure =
+                            Failure::Transport(TransportFailure::InvalidResponse { detail });
+                        self.fail(now, failure);
+                    }
                 }
             }
             Phase::HoldingStream { headers, relay } => {
@@ -647,16 +688,35 @@ impl RetryMachine {
         let Some(endpoint) = gw.endpoint(target) else {
             return;
         };
-        if p.interface == Interface::Anthropic {
-            let detail = "the Anthropic Messages interface is not supported yet; use provider_interface: openai for OpenAI-compatible servers".to_owned();
-            self.fail(
-                now,
-                Failure::Transport(TransportFailure::Connect { detail }),
-            );
-            return;
-        }
-        let body =
-            request_body::rewrite_model(&self.req.body, &self.req.info.model_span, p.model_id());
+        let body = match p.interface {
+            Interface::Anthropic => {
+                let max_tokens = p.default_max_tokens;
+                match anthropic::translate_request(&self.req.body, p.model_id(), max_tokens) {
+                    Ok(body) => body,
+                    Err(e) => {
+                        // The request cannot be expressed for this target: treated like the
+                        // upstream's own 400, so it passes through unless a rule lists 400.
+                        let kind = "invalid_request_error";
+                        let body = errors::error_body(
+                            &e.to_string(),
+                            kind,
+                            Some(e.code()),
+                            serde_json::Value::Null,
+                        );
+                        let failure = Failure::Http {
+                            status: 400,
+                            headers: HeaderMap::new(),
+                            body,
+                        };
+                        self.fail(now, failure);
+                        return;
+                    }
+                }
+            }
+            _ => {
+                request_body::rewrite_model(&self.req.body, &self.req.info.model_span, p.model_id())
+            }
+        };
         let request = provider::build_request(
             p,
             endpoint,
@@ -689,6 +749,7 @@ impl RetryMachine {
         let model = self.tried.last().copied();
         self.decorate(&mut resp.headers, model);
         let status = resp.status.as_u16();
+        self.client_status = Some(resp.status);
         self.actions.push_back(Action::Respond(resp));
         self.finish(outcome, status);
     }
@@ -716,5 +777,19 @@ impl RetryMachine {
     /// Wall-clock time at `now`, for HTTP-date pushback.
     fn wall(&self, now: Instant) -> SystemTime {
         self.wall_at_start + now.saturating_duration_since(self.started_at)
+    }
+}
+
+/// A success body as the client gets it: an OpenAI-interface body checked to be
+/// well-formed JSON, an Anthropic one translated. `Err` says why it is unusable.
+fn success_body(p: &Provider, raw: Bytes) -> Result<Bytes, String> {
+    match p.interface {
+        Interface::Anthropic => {
+            anthropic::translate_response(&raw, &p.model).map_err(|e| e.to_string())
+        }
+        _ => match serde_json::from_slice::<serde::de::IgnoredAny>(&raw) {
+            Ok(_) => Ok(raw),
+            Err(_) => Err("the response body is not well-formed JSON".to_owned()),
+        },
     }
 }

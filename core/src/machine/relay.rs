@@ -1,9 +1,12 @@
 //! The SSE relay of one streaming attempt (spec §6): frames upstream bytes into events,
 //! holds what comes before the commit point, and says what each event means.
 
+use std::collections::VecDeque;
+
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
+use crate::anthropic::{StreamTranslator, Translated};
 use crate::sse::{self, SseEvent, SseFramer};
 
 /// The largest single SSE event accepted from an upstream.
@@ -26,21 +29,35 @@ pub enum Meaning {
     Dropped(String),
 }
 
-/// Frames one attempt's stream and keeps the events held before commit.
+/// Frames one attempt's stream and keeps the events held before commit. For an
+/// Anthropic-interface upstream, each event is first translated into OpenAI chunks.
 #[derive(Debug)]
 pub struct StreamRelay {
     framer: SseFramer,
+    translator: Option<StreamTranslator>,
+    translated: VecDeque<Meaning>,
     held: BytesMut,
     /// A chunk with a `finish_reason` was seen: an end without `[DONE]` is clean.
     pub finish_seen: bool,
 }
 
 impl StreamRelay {
+    /// A relay for an OpenAI-format stream.
     pub fn new() -> Self {
         StreamRelay {
             framer: SseFramer::new(MAX_EVENT_BYTES),
+            translator: None,
+            translated: VecDeque::new(),
             held: BytesMut::new(),
             finish_seen: false,
+        }
+    }
+
+    /// A relay that translates an Anthropic Messages stream into OpenAI chunks.
+    pub fn translating(translator: StreamTranslator) -> Self {
+        StreamRelay {
+            translator: Some(translator),
+            ..Self::new()
         }
     }
 
@@ -51,11 +68,29 @@ impl StreamRelay {
 
     /// The next complete event's meaning, if one is framed.
     pub fn next(&mut self) -> Option<Meaning> {
-        let event = match self.framer.next_event()? {
-            Ok(ev) => ev,
-            Err(e) => return Some(Meaning::Dropped(e.to_string())),
-        };
-        Some(self.interpret(&event))
+        loop {
+            if let Some(m) = self.translated.pop_front() {
+                return Some(m);
+            }
+            let event = match self.framer.next_event()? {
+                Ok(ev) => ev,
+                Err(e) => return Some(Meaning::Dropped(e.to_string())),
+            };
+            let Some(translator) = &mut self.translator else {
+                return Some(self.interpret(&event));
+            };
+            for t in translator.push(&event) {
+                let meaning = match t {
+                    Translated::Chunk(json) => self.interpret(&SseEvent::data(json)),
+                    Translated::Done => Meaning::Done,
+                    Translated::Error(json) => Meaning::Error {
+                        encoded: SseEvent::data(json.clone()).to_bytes(),
+                        data: json,
+                    },
+                };
+                self.translated.push_back(meaning);
+            }
+        }
     }
 
     fn interpret(&mut self, event: &SseEvent) -> Meaning {

@@ -121,7 +121,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub outcome: Outcome,
-    /// The status the client saw (0 when nothing was sent).
+    /// The status of the response head the client got (0 when none was sent, e.g. a
+    /// client that left before any answer).
     pub status: u16,
     /// Upstream attempts made.
     pub attempts: u32,
