@@ -111,6 +111,7 @@ struct Sys {
     seq: Option<LatencyRun>,
     max: Option<(LatencyRun, f64)>,
     fixed: Option<LatencyRun>,
+    fixed_low: Option<LatencyRun>,
     sse: Option<SseRun>,
     failover: Option<LatencyRun>,
     hold: Option<(HoldRun, u64, u64)>,
@@ -128,6 +129,7 @@ impl Sys {
             seq: None,
             max: None,
             fixed: None,
+            fixed_low: None,
             sse: None,
             failover: None,
             hold: None,
@@ -253,10 +255,7 @@ fn pinning(no_pin: bool) -> (Pinning, String) {
             "not possible (no taskset)"
         };
         return (
-            Pinning {
-                proxy: None,
-                load: None,
-            },
+            Pinning { servers: None },
             format!("CPU pinning {why}: every process shares every CPU."),
         );
     }
@@ -264,18 +263,17 @@ fn pinning(no_pin: bool) -> (Pinning, String) {
     set.set(0);
     let _ = rustix::thread::sched_setaffinity(None, &set);
     let last = cpus - 1;
-    let proxy = if last == 1 {
+    let servers = if last == 1 {
         "1".to_string()
     } else {
         format!("1-{last}")
     };
     (
         Pinning {
-            proxy: Some(proxy.clone()),
-            load: Some("0".into()),
+            servers: Some(servers.clone()),
         },
         format!(
-            "CPU pinning: the proxy under test on CPU {proxy}; the load generator and the mock upstreams on CPU 0 (\"direct\" therefore runs client and mock on one core)."
+            "CPU pinning: the load generator alone on CPU 0; the proxies and the mock upstreams on CPU {servers} (the proxy under test shares its core with the mock, and every system, direct included, crosses CPUs twice per request)."
         ),
     )
 }
@@ -456,22 +454,26 @@ fn all_inner(opts: &AllOptions) -> Result<Vec<String>, String> {
     };
     step(&format!("fixed rate: {rate_note}"));
     for s in &mut syss {
-        let r = load::open_loop(s.addr, &plain, rate, plan.rate_time, plan.rate_conns);
-        check(
-            &mut problems,
-            s.name,
-            "fixed rate",
-            r.ok,
-            r.errors,
-            &r.first_error,
-        );
-        eprintln!(
-            "  {:<17} p50 {} µs, p99 {} µs",
-            s.name,
-            fmt_us(us(&r.hist, 50.0)),
-            fmt_us(us(&r.hist, 99.0))
-        );
-        s.fixed = Some(r);
+        s.fixed = Some(fixed_rate(&mut problems, s, &plain, rate, &plan));
+    }
+    // A second rate every system can sustain: half the slowest switchback's maximum.
+    let slowest = syss
+        .iter()
+        .filter(|s| s.name.starts_with("switchback"))
+        .filter_map(|s| s.max.as_ref().map(|m| m.0.rate()))
+        .fold(f64::INFINITY, f64::min);
+    let rate_low = if opts.quick || !slowest.is_finite() {
+        100.0
+    } else {
+        (slowest * 0.5).round()
+    };
+    let rate_low_note = format!(
+        "{} req/s = 50 % of the slower switchback runtime's maximum",
+        group(rate_low as i64)
+    );
+    step(&format!("fixed rate: {rate_low_note}"));
+    for s in &mut syss {
+        s.fixed_low = Some(fixed_rate(&mut problems, s, &plain, rate_low, &plan));
     }
 
     step("streaming (SSE)");
@@ -573,6 +575,7 @@ fn all_inner(opts: &AllOptions) -> Result<Vec<String>, String> {
     let ctx = Context {
         plan: &plan,
         rate_note: &rate_note,
+        rate_low_note: &rate_low_note,
         machine: &machine,
         pin_note: &pin_note,
         load_before: &load_before,
@@ -607,6 +610,16 @@ fn all_inner(opts: &AllOptions) -> Result<Vec<String>, String> {
     )
     .map_err(|e| e.to_string())?;
     fs::write(
+        out.join("latency-fixed-rate-sustained.svg"),
+        bar_chart_svg(
+            &format!("Latency at {rate_low_note}"),
+            "µs",
+            &names,
+            &series(&|s| s.fixed_low.as_ref()),
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    fs::write(
         out.join("latency-sequential.svg"),
         bar_chart_svg(
             "Latency, 1 connection, sequential",
@@ -620,9 +633,36 @@ fn all_inner(opts: &AllOptions) -> Result<Vec<String>, String> {
     Ok(problems)
 }
 
+fn fixed_rate(
+    problems: &mut Vec<String>,
+    s: &Sys,
+    req: &[u8],
+    rate: f64,
+    plan: &Plan,
+) -> LatencyRun {
+    let r = load::open_loop(s.addr, req, rate, plan.rate_time, plan.rate_conns);
+    check(
+        problems,
+        s.name,
+        "fixed rate",
+        r.ok,
+        r.errors,
+        &r.first_error,
+    );
+    eprintln!(
+        "  {:<17} p50 {} µs, p99 {} µs, {} unsent",
+        s.name,
+        fmt_us(us(&r.hist, 50.0)),
+        fmt_us(us(&r.hist, 99.0)),
+        r.unsent
+    );
+    r
+}
+
 struct Context<'a> {
     plan: &'a Plan,
     rate_note: &'a str,
+    rate_low_note: &'a str,
     machine: &'a str,
     pin_note: &'a str,
     load_before: &'a str,
@@ -671,6 +711,7 @@ fn latency_table(
     ];
     if with_rate {
         header.push("achieved req/s");
+        header.push("unsent (time bound)");
     }
     let mut t = Table::new(&header);
     let direct = syss.iter().find(|s| s.name == "direct").and_then(pick);
@@ -695,6 +736,7 @@ fn latency_table(
         row.push(group(r.hist.len() as i64));
         if with_rate {
             row.push(group(r.rate().round() as i64));
+            row.push(group(r.unsent as i64));
         }
         t.row(row);
     }
@@ -761,6 +803,16 @@ fn render(ctx: &Context<'_>, syss: &[Sys], core: &[CoreResult]) -> String {
         plan.rate_conns
     );
     s.push_str(&latency_table(syss, &|x| x.fixed.as_ref(), true).markdown());
+    s.push_str("\nA system that cannot sustain the rate queues: its latency then measures the backlog (that is the point of measuring from the intended send time).\n");
+
+    let _ = writeln!(
+        s,
+        "\n### Latency at a fixed rate every system sustains: {} for {:.1} s, {} connections\n",
+        ctx.rate_low_note,
+        plan.rate_time.as_secs_f64(),
+        plan.rate_conns
+    );
+    s.push_str(&latency_table(syss, &|x| x.fixed_low.as_ref(), true).markdown());
 
     let _ = writeln!(
         s,

@@ -18,10 +18,10 @@ pub fn free_port() -> std::io::Result<u16> {
 /// Where processes run: `taskset -c CPU` when pinning is available.
 #[derive(Debug, Clone)]
 pub struct Pinning {
-    /// CPU list for the proxies (None: not pinned).
-    pub proxy: Option<String>,
-    /// CPU list for the mocks and the load generator.
-    pub load: Option<String>,
+    /// CPU list for the proxies and the mock upstreams (None: not pinned). The load
+    /// generator has the other CPU to itself, so every system, direct included, pays the
+    /// same two cross-CPU wake-ups per request and the generator's timing stays precise.
+    pub servers: Option<String>,
 }
 
 impl Pinning {
@@ -160,7 +160,7 @@ pub fn start_mock(
 ) -> Result<(Proc, SocketAddr), String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let port = free_port().map_err(|e| e.to_string())?;
-    let child = Pinning::command(&pin.load, &me)
+    let child = Pinning::command(&pin.servers, &me)
         .args([
             "mock",
             "--port",
@@ -231,7 +231,7 @@ http {{
     );
     let conf_path = ndir.join("nginx.conf");
     fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
-    let child = Pinning::command(&pin.proxy, nginx)
+    let child = Pinning::command(&pin.servers, nginx)
         .arg("-p")
         .arg(&ndir)
         .arg("-c")
@@ -305,7 +305,7 @@ pub fn start_switchback(
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let name = format!("switchback-{runtime}");
     let attempt = |program: &Path, args: Vec<String>| -> Result<Proc, String> {
-        let child = Pinning::command(&pin.proxy, program)
+        let child = Pinning::command(&pin.servers, program)
             .args(&args)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
