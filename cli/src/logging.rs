@@ -1,19 +1,31 @@
 //! Log lines on stderr through `tracing-subscriber`.
+//!
+//! Lines are formatted on the thread that logs and written by a background thread
+//! through a buffer that is flushed whenever no line is waiting: a request never waits
+//! for a `write` to stderr, and a burst of lines costs one syscall, not one per line.
 
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal};
 
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::LogFormat;
 
-/// Installs the global subscriber: level from `RUST_LOG` (default `info`).
-pub fn init(format: LogFormat) {
+/// Installs the global subscriber: level from `RUST_LOG` (default `info`). Keep the
+/// returned guard alive until exit: dropping it flushes what is still buffered.
+pub fn init(format: LogFormat) -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::stderr().is_terminal();
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("switchback-log")
+        .finish(BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Human => builder.with_ansi(ansi).init(),
     }
+    guard
 }

@@ -70,6 +70,9 @@ pub(crate) async fn drive(
     let mut attempts: HashMap<AttemptId, Task<()>> = HashMap::new();
     let mut body: Option<Sender<Bytes>> = None;
     let mut client_gone = false;
+    // One timer for the whole request, re-armed only when the machine's deadline moves.
+    let mut timer = Timer::never();
+    let mut armed: Option<Instant> = None;
 
     m.handle(Instant::now(), Event::Start);
     loop {
@@ -126,11 +129,23 @@ pub(crate) async fn drive(
         let wake = if client_gone {
             Wake::Gone
         } else {
-            wait(&events_rx, m.poll_timeout(), &gone.rx).await
+            let deadline = m.poll_timeout();
+            if deadline != armed {
+                match deadline {
+                    Some(at) => timer.set_at(at),
+                    None => timer = Timer::never(),
+                }
+                armed = deadline;
+            }
+            wait(&events_rx, &mut timer, &gone.rx).await
         };
         let event = match wake {
             Wake::Upstream(ev) => ev,
-            Wake::Timer => Event::Timer,
+            Wake::Timer => {
+                // A fired timer stays fired: re-arm it on the next wait.
+                armed = None;
+                Event::Timer
+            }
             Wake::Gone => Event::ClientGone,
         };
         m.handle(Instant::now(), event);
@@ -140,7 +155,7 @@ pub(crate) async fn drive(
 }
 
 /// The first of: an upstream event, the machine's timer, the client leaving.
-async fn wait(events: &Receiver<Event>, timeout: Option<Instant>, gone: &Receiver<()>) -> Wake {
+async fn wait(events: &Receiver<Event>, timer: &mut Timer, gone: &Receiver<()>) -> Wake {
     let upstream = async {
         match events.recv().await {
             Ok(ev) => Wake::Upstream(ev),
@@ -148,13 +163,8 @@ async fn wait(events: &Receiver<Event>, timeout: Option<Instant>, gone: &Receive
         }
     };
     let timer = async {
-        match timeout {
-            Some(at) => {
-                Timer::at(at).await;
-                Wake::Timer
-            }
-            None => future::pending().await,
-        }
+        timer.await;
+        Wake::Timer
     };
     let left = async {
         match gone.recv().await {

@@ -28,6 +28,10 @@ pub struct UpstreamHttpRequest {
     pub body: Bytes,
 }
 
+/// Bodies up to this size are sent in the same buffer as the head; larger ones are
+/// handed over as they are, without a copy.
+const COALESCE_BODY_BYTES: usize = 64 * 1024;
+
 /// The encoded request: the wire pieces in order, and the ureq-proto call ready to read the
 /// response.
 pub(super) struct Encoded {
@@ -96,7 +100,15 @@ pub(super) fn encode(req: &UpstreamHttpRequest) -> Result<Encoded, ExchangeError
         Some(SendRequestResult::SendBody(mut call)) if !req.body.is_empty() => {
             // The body is sized, so ureq-proto would only copy it; hand it over as it is.
             call.consume_direct_write(req.body.len()).map_err(invalid)?;
-            transmit.push(req.body.clone());
+            if req.body.len() <= COALESCE_BODY_BYTES {
+                // One write (one syscall, one TCP segment) for the whole request.
+                let mut whole = Vec::with_capacity(transmit[0].len() + req.body.len());
+                whole.extend_from_slice(&transmit[0]);
+                whole.extend_from_slice(&req.body);
+                transmit[0] = Bytes::from(whole);
+            } else {
+                transmit.push(req.body.clone());
+            }
             call.proceed()
                 .ok_or_else(|| invalid("request body length disagrees with Content-Length"))?
         }
