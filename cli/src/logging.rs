@@ -11,6 +11,10 @@ use tracing_subscriber::EnvFilter;
 
 use crate::LogFormat;
 
+/// Lines that may wait for the writer thread before logging blocks. The queue's slots are
+/// allocated up front, so this bounds the logger's memory too.
+const LOG_QUEUE_LINES: usize = 8 * 1024;
+
 /// Installs the global subscriber: level from `RUST_LOG` (default `info`). Keep the
 /// returned guard alive until exit: dropping it flushes what is still buffered.
 pub fn init(format: LogFormat) -> WorkerGuard {
@@ -18,6 +22,7 @@ pub fn init(format: LogFormat) -> WorkerGuard {
     let ansi = std::io::stderr().is_terminal();
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
         .thread_name("switchback-log")
         .finish(BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()

@@ -15,7 +15,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// An OpenAI-compatible LLM gateway that retries and fails over on 429, 503 and timeouts.
 #[derive(Debug, Parser)]
 #[command(name = "switchback", version, about)]
 struct Cli {

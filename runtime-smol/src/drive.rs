@@ -19,7 +19,7 @@ use crate::Shared;
 /// Streamed body chunks buffered between the drive loop and the client connection.
 const BODY_CHANNEL: usize = 16;
 /// Upstream events buffered between the attempts and the drive loop.
-const EVENT_CHANNEL: usize = 64;
+const EVENT_CHANNEL: usize = 16;
 
 /// What the connection should answer with.
 #[derive(Debug)]

@@ -20,7 +20,9 @@ use switchback_core::upstream::{
 
 use crate::pool::{Conn, Pool};
 
-const READ_BUF: usize = 16 * 1024;
+/// Read buffer per attempt: large enough for a typical completion in one read, small
+/// enough that thousands of open streams stay cheap.
+const READ_BUF: usize = 8 * 1024;
 
 /// Opens upstream connections and keeps the idle ones.
 pub(crate) struct Connector {

@@ -17,7 +17,9 @@ use tokio_rustls::TlsConnector;
 
 use crate::pool::{Conn, Pool};
 
-const READ_BUF: usize = 16 * 1024;
+/// Read buffer per attempt: large enough for a typical completion in one read, small
+/// enough that thousands of open streams stay cheap.
+const READ_BUF: usize = 8 * 1024;
 
 /// What every upstream attempt shares: the TLS setup and the keep-alive pool.
 pub(crate) struct Upstream {
