@@ -1,12 +1,13 @@
 //! The retry decisions (spec §4.2 to §4.5, §4.7, §4.9): the first target, and what
 //! follows a failed attempt.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 
 use super::report::{self, AttemptRecord, EndReason};
-use super::select::{pick_first, pick_retry, Blocks, Pick};
+use super::select::{pick_first, pick_retry, Pick};
 use super::{Outcome, RetryMachine, State};
 use crate::anthropic;
 use crate::backoff::backoff_delay;
@@ -21,19 +22,12 @@ use crate::response::SHOULD_RETRY;
 /// make it wait (spec §4.5: blocks count from the first attempt).
 pub(super) fn first_attempt(m: &mut RetryMachine, now: Instant) {
     let primary = m.req.primary;
-    let Some(policy) = m.policy.clone() else {
+    let gw = Arc::clone(&m.gw);
+    let Some(policy) = gw.provider(primary).retry_policy.as_ref() else {
         m.send(now, primary);
         return;
     };
-    let pick = {
-        let shared = m.gw.blocks().lock();
-        let blocks = Blocks {
-            shared: &shared,
-            request: &m.request_blocks,
-            now,
-        };
-        pick_first(&m.gw, &policy, &blocks, primary)
-    };
+    let pick = m.with_blocks(now, |blocks| pick_first(&gw, policy, blocks, primary));
     match pick {
         Pick::Go {
             target,
@@ -72,7 +66,8 @@ pub(super) fn after_failure(m: &mut RetryMachine, now: Instant, failure: Failure
     let model = m.gw.provider(failed).model.clone();
     m.state = State::Idle;
 
-    let policy = m.policy.clone();
+    let gw = Arc::clone(&m.gw);
+    let policy = gw.provider(m.req.primary).retry_policy.as_ref();
     let retry_after = policy
         .as_ref()
         .and_then(|p| record_pushback(m, now, p, &model, &failure));
@@ -92,14 +87,14 @@ pub(super) fn after_failure(m: &mut RetryMachine, now: Instant, failure: Failure
         end_without_retry(m, failure, false);
         return;
     };
-    let rule = match classify(&policy, &failure) {
+    let rule = match classify(policy, &failure) {
         Verdict::NotRetriable => {
             end_without_retry(m, failure, false);
             return;
         }
         Verdict::Retriable(rule) => rule,
     };
-    match next_retry(m, now, &policy, rule, failed) {
+    match next_retry(m, now, policy, rule, failed) {
         Ok((target, at)) if at <= now => m.send(now, target),
         Ok((target, at)) => m.state = State::BackingOff { until: at, target },
         Err(reason) => {
@@ -205,23 +200,10 @@ fn next_retry(
         let outcome = if used >= granted {
             Err(EndReason::default())
         } else {
-            let pick = {
-                let shared = m.gw.blocks().lock();
-                let blocks = Blocks {
-                    shared: &shared,
-                    request: &m.request_blocks,
-                    now,
-                };
-                pick_retry(
-                    &m.gw,
-                    policy,
-                    &blocks,
-                    m.req.primary,
-                    failed,
-                    strategy,
-                    &m.tried,
-                )
-            };
+            let (gw, primary, tried) = (&m.gw, m.req.primary, &m.tried);
+            let pick = m.with_blocks(now, |blocks| {
+                pick_retry(gw, policy, blocks, primary, failed, strategy, tried)
+            });
             match pick {
                 Pick::Nothing => Err(EndReason::default()),
                 Pick::Go { target, ready_at } => schedule(

@@ -46,6 +46,7 @@ use crate::provider;
 use crate::request_body::{self, ChatRequestInfo};
 use crate::response::{relayable_headers, set_attempt_headers, set_request_id, ClientResponse};
 use relay::{Meaning, StreamRelay, DONE_EVENT};
+use select::Blocks;
 
 /// The largest upstream response body read whole (success or error).
 pub const MAX_RESPONSE_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -137,7 +138,6 @@ enum State {
 pub struct RetryMachine {
     gw: Arc<Gateway>,
     req: ChatRequest,
-    policy: Option<RetryPolicy>,
     started_at: Instant,
     deadline: Instant,
     wall_at_start: SystemTime,
@@ -161,11 +161,9 @@ impl RetryMachine {
     /// A machine for one routed request. `ctx.random` seeds its jitter, so the same
     /// seed and the same events give the same actions.
     pub fn new(gw: Arc<Gateway>, req: ChatRequest, ctx: RequestContext) -> RetryMachine {
-        let policy = gw.provider(req.primary).retry_policy.clone();
         RetryMachine {
             gw,
             req,
-            policy,
             started_at: ctx.now,
             deadline: ctx.now + ctx.timeout,
             wall_at_start: ctx.wall,
@@ -183,6 +181,21 @@ impl RetryMachine {
             mock_steps: VecDeque::new(),
             client_status: None,
         }
+    }
+
+    /// The primary's retry policy, which governs the whole request (`None`: no retries).
+    fn policy(&self) -> Option<&RetryPolicy> {
+        self.gw.provider(self.req.primary).retry_policy.as_ref()
+    }
+
+    /// Runs `f` with the block state (the shared table, locked, and the request's own).
+    fn with_blocks<T>(&self, now: Instant, f: impl FnOnce(&Blocks<'_>) -> T) -> T {
+        let shared = self.gw.blocks().lock();
+        f(&Blocks {
+            shared: &shared,
+            request: &self.request_blocks,
+            now,
+        })
     }
 
     /// The request id the responses carry.
@@ -616,7 +629,7 @@ impl RetryMachine {
     /// Records a high-latency event when the attempt's latency (by `measure`) passes
     /// the primary policy's threshold.
     fn record_latency(&mut self, now: Instant, at: LatencyMeasure) {
-        let Some(h) = self.policy.as_ref().and_then(|p| p.on_high_latency) else {
+        let Some(h) = self.policy().and_then(|p| p.on_high_latency) else {
             return;
         };
         if h.measure != at {
