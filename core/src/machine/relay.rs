@@ -4,7 +4,8 @@
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::anthropic::{StreamTranslator, Translated};
 use crate::sse::{self, SseEvent, SseFramer};
@@ -98,33 +99,31 @@ impl StreamRelay {
             return Meaning::Done;
         }
         let encoded = event.to_bytes();
-        let json: Value = match serde_json::from_str(&event.data) {
-            Ok(v) => v,
-            Err(e) => {
-                if event.event.as_deref() == Some("error") {
-                    return Meaning::Error {
-                        data: event.data.clone(),
-                        encoded,
-                    };
-                }
+        let is_error_event = event.event.as_deref() == Some("error");
+        let chunk = match serde_json::from_str::<ChunkView<'_>>(&event.data) {
+            Ok(chunk) => chunk,
+            // Valid JSON of another shape is relayed as it is; only non-JSON is dropped.
+            Err(_) if !is_error_event && is_json(&event.data) => return Meaning::Other(encoded),
+            Err(e) if !is_error_event => {
                 return Meaning::Dropped(format!("event data is not JSON: {e}"));
             }
+            Err(_) => {
+                return Meaning::Error {
+                    data: event.data.clone(),
+                    encoded,
+                }
+            }
         };
-        if event.event.as_deref() == Some("error") || json.get("error").is_some() {
+        if is_error_event || chunk.error.is_some() {
             return Meaning::Error {
                 data: event.data.clone(),
                 encoded,
             };
         }
-        let choices = json.get("choices").and_then(Value::as_array);
         let mut content = false;
-        for choice in choices.into_iter().flatten() {
-            if choice.get("finish_reason").is_some_and(|f| !f.is_null()) {
-                self.finish_seen = true;
-            }
-            if let Some(delta) = choice.get("delta") {
-                content |= has_content(delta);
-            }
+        for choice in chunk.choices.iter().flatten() {
+            self.finish_seen |= choice.finish_reason.is_some();
+            content |= choice.delta.as_ref().is_some_and(DeltaView::has_content);
         }
         if content {
             Meaning::Content(encoded)
@@ -155,22 +154,56 @@ impl Default for StreamRelay {
     }
 }
 
-/// Whether a chunk's `delta` carries content: non-empty text, a tool call, a legacy
-/// function call, or a refusal.
-fn has_content(delta: &Value) -> bool {
-    let non_empty_str = |k: &str| {
-        delta
-            .get(k)
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty())
-    };
-    non_empty_str("content")
-        || non_empty_str("refusal")
-        || delta
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty())
-        || delta.get("function_call").is_some_and(|f| !f.is_null())
+/// The parts of a chat completion chunk the relay looks at, borrowed from the event's
+/// data: parsing into this is much cheaper than building a `serde_json::Value`.
+#[derive(Deserialize)]
+struct ChunkView<'a> {
+    #[serde(default, borrow)]
+    error: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    choices: Option<Vec<ChoiceView<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceView<'a> {
+    #[serde(default, borrow)]
+    finish_reason: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    delta: Option<DeltaView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaView<'a> {
+    #[serde(default, borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    refusal: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    tool_calls: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    function_call: Option<&'a RawValue>,
+}
+
+impl DeltaView<'_> {
+    /// Whether the delta carries content: non-empty text, a tool call, a legacy function
+    /// call, or a refusal.
+    fn has_content(&self) -> bool {
+        let non_empty_string =
+            |v: Option<&RawValue>| v.is_some_and(|v| v.get().starts_with('"') && v.get() != "\"\"");
+        let non_empty_array = |v: Option<&RawValue>| {
+            v.and_then(|v| v.get().strip_prefix('['))
+                .is_some_and(|rest| !rest.trim_start().starts_with(']'))
+        };
+        non_empty_string(self.content)
+            || non_empty_string(self.refusal)
+            || non_empty_array(self.tool_calls)
+            || self.function_call.is_some()
+    }
+}
+
+/// Whether `data` is well-formed JSON of any shape.
+fn is_json(data: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(data).is_ok()
 }
 
 /// The terminal error event sent after commit when the upstream fails (spec §6).
@@ -221,5 +254,28 @@ mod tests {
         r.push(b"data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
         assert!(matches!(r.next(), Some(Meaning::Other(_))));
         assert!(r.finish_seen);
+    }
+
+    #[test]
+    fn only_real_content_commits() {
+        let m = meanings(concat!(
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[ ]}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"refusal\":\"no\"}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":null,\"function_call\":{\"name\":\"f\"}}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+        ));
+        assert!(
+            matches!(m[0], Meaning::Other(_)),
+            "an empty tool_calls list"
+        );
+        assert!(matches!(m[1], Meaning::Content(_)));
+        assert!(matches!(m[2], Meaning::Content(_)));
+        assert!(matches!(m[3], Meaning::Other(_)));
+    }
+
+    #[test]
+    fn other_json_shapes_are_relayed_not_dropped() {
+        let m = meanings("data: 42\n\ndata: {\"choices\":{\"odd\":true}}\n\ndata: [1,2]\n\n");
+        assert!(m.iter().all(|m| matches!(m, Meaning::Other(_))), "{m:?}");
     }
 }
