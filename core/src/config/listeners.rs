@@ -4,7 +4,7 @@ use super::fields::{duration, field, int_in, text};
 use super::raw::{Opt, RawListeners, Scalar, S};
 use super::report::{index, join, Pos, Report};
 use super::Listener;
-use std::net::{IpAddr, Ipv4Addr};
+use core::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 /// The port a listener binds when the file gives none.

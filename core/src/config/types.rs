@@ -3,7 +3,7 @@
 //! see an `Option` that means "use the default".
 
 use std::fmt;
-use std::net::IpAddr;
+use core::net::IpAddr;
 use std::time::Duration;
 
 /// A whole gateway configuration: listeners and the providers they route to.
