@@ -2,8 +2,8 @@
 //! [`crate::config::load_str`]; defaults are already applied, so consumers never
 //! see an `Option` that means "use the default".
 
-use std::fmt;
 use core::net::IpAddr;
+use std::fmt;
 use std::time::Duration;
 
 /// A whole gateway configuration: listeners and the providers they route to.

@@ -1,7 +1,7 @@
 //! Where an upstream request goes: [`Origin`] and base-URL parsing.
 
-use std::fmt;
 use core::net::Ipv6Addr;
+use std::fmt;
 
 /// The transport an [`Origin`] is reached over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
