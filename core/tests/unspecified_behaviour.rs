@@ -1,0 +1,130 @@
+//! The decisions `docs/configuration.md` lists under "Behaviour where the specification is
+//! silent", one test each that the rules tests do not already make.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{error_body, sim, two_providers, CHAT, SUCCESS};
+use switchback_core::machine::{MAX_HELD_BYTES, MAX_RESPONSE_BODY_BYTES};
+use switchback_core::sim::{Ending, FakeReply};
+
+const P: &str = "openai/gpt-4o";
+const S: &str = "anthropic/claude-3-5-sonnet";
+const FAIL_OVER: &str = "    retry_policy:\n      default_strategy: different_provider\n      default_max_attempts: 1\n";
+
+#[test]
+fn a_provider_without_policy_ignores_blocks_other_policies_made() {
+    // The secondary's policy blocks the primary's model globally; the primary has no policy.
+    let yaml = format!(
+        "version: v0.3.0\nmodel_providers:\n  - model: {P}\n    base_url: http://127.0.0.1:1\n    access_key: k\n    default: true\n  - model: {S}\n    provider_interface: openai\n    base_url: http://127.0.0.1:2\n    access_key: k\n    retry_policy:\n      fallback_models: [{P}]\n      default_strategy: different_provider\n"
+    );
+    let mut s = sim(&yaml);
+    s.script(S, vec![FakeReply::json(429, &error_body(429, "slow down"))]);
+    s.script(
+        P,
+        vec![FakeReply::json_with(
+            429,
+            &[("retry-after", "60")],
+            &error_body(429, "x"),
+        )],
+    );
+    // A request for the secondary fails over to the primary, whose pushback its policy records.
+    s.chat(
+        r#"{"model":"anthropic/claude-3-5-sonnet","messages":[{"role":"user","content":"Hi"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(s.calls(P), 1);
+    assert!(
+        s.gateway.blocks().lock().pushback_until(s.now, P).is_some(),
+        "P is blocked"
+    );
+    // The policy-less primary still sends its own requests to itself, blocked or not.
+    let r = s.chat(CHAT).unwrap();
+    assert_eq!(s.calls(P), 2, "the primary is asked despite the block");
+    assert_eq!(r.status, 429, "and its answer passes through");
+}
+
+#[test]
+fn a_transport_failure_with_no_retry_is_a_gateway_made_502() {
+    let mut s = sim(&two_providers(""));
+    s.script(P, vec![FakeReply::Refuse]);
+    let r = s.chat(CHAT).unwrap();
+    assert_eq!(r.status, 502);
+    let e = &r.json()["error"];
+    assert_eq!(e["type"], "upstream_error");
+    assert_eq!(e["code"], "upstream_unreachable");
+    assert_eq!(e["error_type"], "connect_error");
+}
+
+#[test]
+fn an_in_band_error_before_commit_is_recorded_as_stream_error() {
+    let mut s = sim(&two_providers(FAIL_OVER));
+    let error_event = FakeReply::sse(
+        &["data: {\"error\":{\"message\":\"boom\"}}\n\n"],
+        Duration::ZERO,
+        Ending::End,
+    );
+    s.script(P, vec![error_event.clone()]);
+    s.script(S, vec![error_event]);
+    let r = s
+        .chat(r#"{"model":"openai/gpt-4o","messages":[{"role":"user","content":"Hi"}],"stream":true}"#)
+        .unwrap();
+    let e = &r.json()["error"];
+    assert_eq!(e["type"], "retry_exhausted");
+    assert_eq!(e["attempts"][0]["error_type"], "stream_error");
+    assert_eq!(e["last_error"]["error"]["message"], "boom");
+}
+
+#[test]
+fn held_events_before_commit_are_bounded() {
+    let mut s = sim(&two_providers(FAIL_OVER));
+    // Role-only chunks (no content) that together pass the bound.
+    let filler = format!(
+        "data: {{\"choices\":[{{\"delta\":{{\"role\":\"assistant\"}},\"pad\":\"{}\"}}]}}\n\n",
+        "x".repeat(64 * 1024)
+    );
+    let n = MAX_HELD_BYTES / filler.len() + 2;
+    let events: Vec<&str> = std::iter::repeat_n(filler.as_str(), n).collect();
+    s.script(
+        P,
+        vec![FakeReply::sse(&events, Duration::ZERO, Ending::Stall)],
+    );
+    s.script(S, vec![FakeReply::sse(&["data: {\"choices\":[{\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}\n\n", "data: [DONE]\n\n"], Duration::ZERO, Ending::End)]);
+    let r = s
+        .chat(r#"{"model":"openai/gpt-4o","messages":[{"role":"user","content":"Hi"}],"stream":true}"#)
+        .unwrap();
+    assert_eq!(
+        r.headers["x-switchback-model"], S,
+        "the overflowing attempt failed over"
+    );
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("pad"),
+        "nothing held was relayed"
+    );
+}
+
+#[test]
+fn a_response_body_over_the_bound_is_a_failed_attempt() {
+    let mut s = sim(&two_providers(FAIL_OVER));
+    let chunk = Bytes::from(vec![b' '; 4 * 1024 * 1024]);
+    let chunks = (0..MAX_RESPONSE_BODY_BYTES / chunk.len() + 1)
+        .map(|_| (Duration::ZERO, chunk.clone()))
+        .collect();
+    s.script(
+        P,
+        vec![FakeReply::Http {
+            delay: Duration::ZERO,
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            chunks,
+            ending: Ending::End,
+        }],
+    );
+    s.script(S, vec![FakeReply::json(200, SUCCESS)]);
+    let r = s.chat(CHAT).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["x-switchback-model"], S);
+    assert_eq!(r.headers["x-switchback-attempts"], "2");
+}
