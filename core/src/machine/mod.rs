@@ -22,6 +22,7 @@ mod decide;
 mod relay;
 mod report;
 mod select;
+mod stream;
 mod types;
 
 pub use relay::{MAX_EVENT_BYTES, MAX_HELD_BYTES};
@@ -45,7 +46,7 @@ use crate::mock::{self, MockStep};
 use crate::provider;
 use crate::request_body::{self, ChatRequestInfo};
 use crate::response::{relayable_headers, set_attempt_headers, set_request_id, ClientResponse};
-use relay::{Meaning, StreamRelay, DONE_EVENT};
+use relay::StreamRelay;
 use select::Blocks;
 
 /// The largest upstream response body read whole (success or error).
@@ -389,116 +390,6 @@ impl RetryMachine {
         }
     }
 
-    /// The relay of the in-flight stream, and whether it has committed.
-    fn relay_mut(&mut self) -> Option<(&mut StreamRelay, bool)> {
-        let State::InFlight(a) = &mut self.state else {
-            return None;
-        };
-        match &mut a.phase {
-            Phase::HoldingStream { relay, .. } => Some((relay, false)),
-            Phase::Streaming { relay } => Some((relay, true)),
-            _ => None,
-        }
-    }
-
-    /// Acts on every framed event of the current stream.
-    fn drain_stream(&mut self, now: Instant) {
-        loop {
-            let Some((relay, committed)) = self.relay_mut() else {
-                return;
-            };
-            let Some(meaning) = relay.next() else { return };
-            match meaning {
-                Meaning::Dropped(why) => {
-                    tracing::warn!(request_id = %self.req.request_id, "dropped an upstream SSE event: {why}");
-                }
-                Meaning::Done => {
-                    if !committed {
-                        self.commit(now, Bytes::new());
-                    }
-                    self.record_latency(now, LatencyMeasure::Total);
-                    self.actions
-                        .push_back(Action::Forward(Bytes::from_static(DONE_EVENT)));
-                    self.finish(Outcome::Success, 200);
-                    return;
-                }
-                Meaning::Error { data, encoded } => {
-                    if committed {
-                        self.actions.push_back(Action::Forward(encoded));
-                        self.finish(Outcome::StreamAborted, 200);
-                    } else {
-                        self.cancel_current();
-                        self.fail(
-                            now,
-                            Failure::Transport(TransportFailure::StreamError { data }),
-                        );
-                    }
-                    return;
-                }
-                Meaning::Content(encoded) => {
-                    if committed {
-                        self.actions.push_back(Action::Forward(encoded));
-                    } else {
-                        self.commit(now, encoded);
-                    }
-                }
-                Meaning::Other(encoded) => {
-                    if committed {
-                        self.actions.push_back(Action::Forward(encoded));
-                    } else if !self.relay_mut().is_some_and(|(r, _)| r.hold(&encoded)) {
-                        let detail = format!(
-                            "more than {MAX_HELD_BYTES} bytes of events before any content"
-                        );
-                        self.cancel_current();
-                        self.fail(
-                            now,
-                            Failure::Transport(TransportFailure::InvalidResponse { detail }),
-                        );
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /// The commit point (spec §6): send the head, the held events and `first`.
-    fn commit(&mut self, now: Instant, first: Bytes) {
-        let State::InFlight(a) = &mut self.state else {
-            return;
-        };
-        let Phase::HoldingStream { headers, relay } =
-            std::mem::replace(&mut a.phase, Phase::AwaitingResponse)
-        else {
-            return;
-        };
-        let mut relay = relay;
-        let held = relay.take_held();
-        a.phase = Phase::Streaming { relay };
-        let target = a.target;
-        let mut out = relayable_headers(&headers);
-        out.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        out.insert(
-            http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        );
-        self.decorate(&mut out, Some(target));
-        self.client_status = Some(StatusCode::OK);
-        self.actions.push_back(Action::StartStream {
-            status: StatusCode::OK,
-            headers: out,
-        });
-        let mut bytes = BytesMut::with_capacity(held.len() + first.len());
-        bytes.extend_from_slice(&held);
-        bytes.extend_from_slice(&first);
-        if !bytes.is_empty() {
-            self.actions.push_back(Action::Forward(bytes.freeze()));
-        }
-        self.record_latency(now, LatencyMeasure::Ttfb);
-    }
-
     fn on_end(&mut self, now: Instant) {
         let Some(a) = self.attempt_mut() else { return };
         let target = a.target;
@@ -560,36 +451,6 @@ impl RetryMachine {
         }
     }
 
-    /// The upstream stream ended with good framing but no `[DONE]`: finish it with
-    /// `[DONE]` when a `finish_reason` shows the answer is complete; otherwise it was
-    /// cut, which fails the attempt before commit and aborts the stream after it.
-    fn end_stream_cleanly(&mut self, now: Instant, committed: bool) {
-        let Some((relay, _)) = self.relay_mut() else {
-            return;
-        };
-        let finish_seen = relay.finish_seen;
-        if finish_seen {
-            if !committed {
-                self.commit(now, Bytes::new());
-            }
-            self.record_latency(now, LatencyMeasure::Total);
-            self.actions
-                .push_back(Action::Forward(Bytes::from_static(DONE_EVENT)));
-            self.finish(Outcome::Success, 200);
-        } else if committed {
-            self.abort_stream(
-                "The upstream stream ended before the answer was complete.",
-                "stream_truncated",
-            );
-        } else {
-            let detail = "the stream ended before any content".to_owned();
-            self.fail(
-                now,
-                Failure::Transport(TransportFailure::InvalidResponse { detail }),
-            );
-        }
-    }
-
     fn on_transport_error(&mut self, now: Instant, error: TransportError) {
         let committed = self.relay_mut().is_some_and(|(_, committed)| committed);
         if committed {
@@ -608,14 +469,6 @@ impl RetryMachine {
             }
         };
         self.fail(now, Failure::Transport(failure));
-    }
-
-    /// After commit: the terminal error event, no `[DONE]` (spec §6).
-    fn abort_stream(&mut self, message: &str, code: &str) {
-        self.cancel_current();
-        self.actions
-            .push_back(Action::Forward(relay::terminal_error_event(message, code)));
-        self.finish(Outcome::StreamAborted, 200);
     }
 
     /// Emits `Cancel` for the in-flight attempt, if any.
