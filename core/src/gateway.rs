@@ -27,12 +27,18 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub struct ServeOptions {
     /// How long a graceful shutdown waits for in-flight requests (default 10 s).
     pub drain_timeout: Duration,
-    /// A client must send its whole request head within this (default 10 s); else the
-    /// connection is answered 408 or closed.
+    /// A client must send its whole request head within this of the connection waiting for
+    /// one (default 10 s); else the connection is answered 408 (part of a head arrived) or
+    /// closed (nothing did).
     pub header_read_timeout: Duration,
+    /// The longest gap between request body bytes (408 beyond), and the longest a client may
+    /// leave response bytes unread before it is taken for gone (default 30 s).
+    pub body_idle_timeout: Duration,
     /// Request bodies above this get 413 before any upstream call
     /// (default [`MAX_REQUEST_BODY_BYTES`]).
     pub max_request_body: usize,
+    /// Worker threads, each with its own executor (default: the CPUs the process may run on).
+    pub threads: Option<usize>,
 }
 
 impl Default for ServeOptions {
@@ -40,7 +46,9 @@ impl Default for ServeOptions {
         ServeOptions {
             drain_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
             max_request_body: MAX_REQUEST_BODY_BYTES,
+            threads: None,
         }
     }
 }

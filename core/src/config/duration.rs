@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// Parses a duration string. A unit is required on every number: `ms`, `s`, `m` or `h`.
 /// Returns a sentence saying what is wrong otherwise.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     if s.is_empty() {
         return Err("is empty; write a duration such as \"30s\" or \"500ms\"".to_string());

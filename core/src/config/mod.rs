@@ -15,6 +15,7 @@ mod status_codes;
 mod types;
 mod validate;
 
+pub use duration::parse_duration;
 pub use listeners::{DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_TIMEOUT};
 pub use load::{load_file, load_str};
 pub use providers::{interface_for_prefix, MOCK_KINDS};

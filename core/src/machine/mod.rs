@@ -242,6 +242,7 @@ impl RetryMachine {
             Event::Start => self.start(now),
             Event::Timer => self.on_timer(now),
             Event::ClientGone => self.on_client_gone(),
+            Event::Shutdown => self.on_shutdown(),
             upstream => self.on_upstream(now, upstream),
         }
     }
@@ -297,6 +298,27 @@ impl RetryMachine {
         self.mock_steps.clear();
         let status = self.client_status.map_or(0, |s| s.as_u16());
         self.finish(Outcome::Cancelled, status);
+    }
+
+    fn on_shutdown(&mut self) {
+        if self.relay_mut().is_some_and(|(_, committed)| committed) {
+            self.abort_stream(
+                "The gateway is shutting down; the answer is incomplete.",
+                "gateway_shutdown",
+            );
+            return;
+        }
+        self.cancel_current();
+        let mut resp = errors::error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The gateway is shutting down; send the request again.",
+            "api_error",
+            Some("gateway_shutdown"),
+            serde_json::Value::Null,
+        );
+        resp.headers
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        self.respond(resp, Outcome::Failed);
     }
 
     fn current(&self, attempt: AttemptId) -> bool {

@@ -73,6 +73,10 @@ pub enum Event {
     Timer,
     /// The client went away: cancel everything.
     ClientGone,
+    /// The gateway is stopping and the drain timeout has passed: end the request now. A
+    /// committed stream ends with the terminal error event (never a silent cut); a request
+    /// with no response yet is answered 503.
+    Shutdown,
 }
 
 /// An output, drained with [`RetryMachine::poll_action`](super::RetryMachine::poll_action).

@@ -138,6 +138,11 @@ impl Exchange {
         self.transmit.pop_front()
     }
 
+    /// Whether request bytes are still waiting for [`poll_transmit`](Self::poll_transmit).
+    pub fn has_transmit(&self) -> bool {
+        !self.transmit.is_empty()
+    }
+
     /// Feed bytes read from the socket, in any split (one byte at a time is fine). Drain
     /// [`poll_event`](Self::poll_event) afterwards. Input after `End`/`Failed` is ignored.
     pub fn handle_input(&mut self, data: &[u8]) {
