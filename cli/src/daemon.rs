@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process, test_kill_process, Pid, Signal};
 
-use crate::{config, LogFormat, Runtime};
+use crate::{config, LogFormat, ServeArgs};
 
 const PID_FILE: &str = "switchback.pid";
 const LOG_FILE: &str = "switchback.log";
@@ -46,7 +46,7 @@ fn state_dir(given: Option<PathBuf>) -> PathBuf {
 /// `switchback up [CONFIG]`.
 pub fn up(
     path: &Path,
-    runtime: Runtime,
+    serve: &ServeArgs,
     log_format: LogFormat,
     state: Option<PathBuf>,
 ) -> ExitCode {
@@ -102,13 +102,20 @@ pub fn up(
     };
     let ready_path = dir.join(READY_FILE);
     let _ = fs::remove_file(&ready_path);
-    let mut child = match Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg("--log-format")
         .arg(log_format.as_str())
         .arg("serve")
         .arg(&config_path)
         .arg("--runtime")
-        .arg(runtime.as_str())
+        .arg(serve.runtime.as_str())
+        .arg("--drain-timeout")
+        .arg(format!("{}ms", serve.drain_timeout.as_millis()));
+    if let Some(n) = serve.threads {
+        command.arg("--threads").arg(n.to_string());
+    }
+    let mut child = match command
         .env(READY_FILE_ENV, &ready_path)
         .stdin(Stdio::null())
         .stdout(stdout)

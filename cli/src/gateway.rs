@@ -1,69 +1,33 @@
 //! `switchback serve`: run the gateway on the chosen runtime until SIGINT/SIGTERM.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use switchback_core::config::Config;
+use switchback_pump::{Options, Running};
 
-use crate::{config, Runtime};
-
-/// A gateway running on one of the runtimes compiled in.
-enum Running {
-    #[cfg(feature = "smol")]
-    Smol(switchback_smol::Running),
-    #[cfg(feature = "tokio")]
-    Tokio(switchback_tokio::Running),
-}
-
-impl Running {
-    fn local_addrs(&self) -> Vec<SocketAddr> {
-        match self {
-            #[cfg(feature = "smol")]
-            Running::Smol(r) => r.local_addrs(),
-            #[cfg(feature = "tokio")]
-            Running::Tokio(r) => r.local_addrs(),
-        }
-    }
-
-    fn shutdown(self) {
-        match self {
-            #[cfg(feature = "smol")]
-            Running::Smol(r) => r.shutdown(),
-            #[cfg(feature = "tokio")]
-            Running::Tokio(r) => r.shutdown(),
-        }
-    }
-}
+use crate::{config, Runtime, ServeArgs};
 
 /// Starts `config` on `runtime`; the error is a sentence for the user.
-fn start(config: Config, runtime: Runtime) -> Result<Running, String> {
-    match runtime {
+fn start(config: Config, runtime: Runtime, options: Options) -> Result<Running, String> {
+    let started = match runtime {
         #[cfg(feature = "smol")]
-        Runtime::Smol => switchback_smol::start(config, switchback_smol::Options::default())
-            .map(Running::Smol)
-            .map_err(|e| e.to_string()),
-        #[cfg(not(feature = "smol"))]
-        Runtime::Smol => {
-            drop(config);
-            Err("this build has no smol runtime".to_string())
-        }
+        Runtime::Smol => switchback_smol::start(config, options),
         #[cfg(feature = "tokio")]
-        Runtime::Tokio => switchback_tokio::start(config, switchback_tokio::Options::default())
-            .map(Running::Tokio)
-            .map_err(|e| e.to_string()),
-        #[cfg(not(feature = "tokio"))]
-        Runtime::Tokio => {
-            drop(config);
-            Err("this build has no tokio runtime; use --runtime smol".to_string())
+        Runtime::Tokio => switchback_tokio::start(config, options),
+        #[allow(unreachable_patterns)]
+        other => {
+            drop((config, options));
+            return Err(format!("this build has no {} runtime", other.as_str()));
         }
-    }
+    };
+    started.map_err(|e| e.to_string())
 }
 
 /// `switchback serve [CONFIG]`.
-pub fn serve(path: &Path, runtime: Runtime) -> ExitCode {
+pub fn serve(path: &Path, args: &ServeArgs) -> ExitCode {
     let Some(config) = config::load(path) else {
         return ExitCode::FAILURE;
     };
@@ -75,7 +39,12 @@ pub fn serve(path: &Path, runtime: Runtime) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let running = match start(config, runtime) {
+    let options = Options {
+        drain_timeout: args.drain_timeout,
+        threads: args.threads,
+        ..Options::default()
+    };
+    let running = match start(config, args.runtime, options) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("{e}");
@@ -96,7 +65,7 @@ pub fn serve(path: &Path, runtime: Runtime) -> ExitCode {
         .map(|a| a.to_string())
         .collect();
     tracing::info!(
-        runtime = runtime.as_str(),
+        runtime = running.runtime(),
         version = env!("CARGO_PKG_VERSION"),
         listeners = %addrs.join(", "),
         "switchback is serving"

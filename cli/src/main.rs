@@ -8,7 +8,9 @@ mod logging;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// mimalloc: the gateway allocates small buffers per request on several threads, where
 /// glibc's allocator spent a tenth of the CPU time under load (measured with `perf`).
@@ -31,17 +33,15 @@ enum Command {
     Serve {
         /// The config file (default ./config.yaml).
         config: Option<PathBuf>,
-        /// Which runtime drives the gateway.
-        #[arg(long, value_enum, default_value_t = Runtime::Smol)]
-        runtime: Runtime,
+        #[command(flatten)]
+        serve: ServeArgs,
     },
     /// Start the gateway in the background and wait until every listener is healthy.
     Up {
         /// The config file (default ./config.yaml).
         config: Option<PathBuf>,
-        /// Which runtime drives the gateway.
-        #[arg(long, value_enum, default_value_t = Runtime::Smol)]
-        runtime: Runtime,
+        #[command(flatten)]
+        serve: ServeArgs,
         /// Where the pid and log files live (default $XDG_STATE_HOME/switchback or
         /// ~/.local/state/switchback).
         #[arg(long)]
@@ -58,6 +58,34 @@ enum Command {
         /// The config file.
         config: PathBuf,
     },
+}
+
+/// How `serve` (and `up`) run the gateway.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Which runtime drives the gateway.
+    #[arg(long, value_enum, default_value_t = Runtime::Smol)]
+    pub runtime: Runtime,
+    /// Worker threads, each with its own executor (default: the CPUs this process may run
+    /// on).
+    #[arg(long, value_parser = parse_threads)]
+    pub threads: Option<usize>,
+    /// How long a graceful stop lets in-flight requests finish, e.g. `10s`, `500ms`.
+    #[arg(long, default_value = "10s", value_parser = parse_drain_timeout)]
+    pub drain_timeout: Duration,
+}
+
+fn parse_threads(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a thread count; give a whole number from 1 to 1024"
+        )),
+    }
+}
+
+fn parse_drain_timeout(text: &str) -> Result<Duration, String> {
+    switchback_core::config::parse_duration(text).map_err(|e| format!("the drain timeout {e}"))
 }
 
 /// The runtime that drives the gateway.
@@ -96,16 +124,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let _log_flush = logging::init(cli.log_format);
     match cli.command {
-        Command::Serve { config, runtime } => {
-            gateway::serve(&config::path_or_default(config), runtime)
+        Command::Serve { config, serve } => {
+            gateway::serve(&config::path_or_default(config), &serve)
         }
         Command::Up {
             config,
-            runtime,
+            serve,
             state_dir,
         } => daemon::up(
             &config::path_or_default(config),
-            runtime,
+            &serve,
             cli.log_format,
             state_dir,
         ),

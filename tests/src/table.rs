@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::client::Response;
-use crate::gateway::{load_config, GatewayOptions, RunningGateway, Runtime};
+use switchback_pump::Running;
+
+use crate::gateway::{load_config, start_on, GatewayOptions, Runtime};
 use crate::mock_upstream::MockUpstream;
 
 #[doc(hidden)]
@@ -43,7 +45,7 @@ macro_rules! scenarios {
 
 /// A gateway for one scenario; shut down when dropped.
 pub struct Gw {
-    running: Option<Box<dyn RunningGateway>>,
+    running: Option<Running>,
     /// Where it listens.
     pub addr: SocketAddr,
 }
@@ -75,8 +77,8 @@ pub fn start_ports<R: Runtime>(yaml: &str, ports: &[u16], options: &GatewayOptio
         .zip(ports.iter().map(u16::to_string))
         .collect();
     let config = load_config(yaml, &vars);
-    let running = R::start(config, options);
-    let addr = running.addr();
+    let running = start_on::<R>(config, options);
+    let addr = running.local_addrs()[0];
     Gw {
         running: Some(running),
         addr,

@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use switchback_tests::client::post_chat;
 use switchback_tests::fixtures::{success_body, SUCCESS_CONTENT};
-use switchback_tests::gateway::Runtime;
+use switchback_tests::gateway::{GatewayOptions, Runtime};
 use switchback_tests::mock_upstream::{MockUpstream, Reply};
-use switchback_tests::table::{assert_header, assert_status, error_of, HEAD};
+use switchback_tests::table::{assert_header, assert_status, error_of, start_ports, HEAD};
 
 use crate::anthropic::{CLAUDE, MESSAGE_TEXT, MESSAGE_TEXT_CONTENT, OPENAI};
 use crate::harness::{assert_anthropic_request, entry, gateway, pki};
 
 /// HTTPS upstreams with certificates of the CA in `SWITCHBACK_CA_FILE` work, by name
 /// (`localhost`) and by IP address, for OpenAI and Anthropic, and TLS connections are
-/// kept alive.
+/// kept alive (one worker thread: idle connections are pooled per thread).
 pub(crate) fn https_upstreams_trusted_through_ca_file<R: Runtime>() {
     let pki = pki();
     let openai = MockUpstream::start_tls(
@@ -29,7 +29,11 @@ pub(crate) fn https_upstreams_trusted_through_ca_file<R: Runtime>() {
         entry(OPENAI, "https://localhost:${PRIMARY}", true, None),
         entry(CLAUDE, "https://127.0.0.1:${SECONDARY}", false, None)
     );
-    let gw = gateway::<R>(&yaml, &[&openai, &claude]);
+    let one_thread = GatewayOptions {
+        threads: Some(1),
+        ..GatewayOptions::default()
+    };
+    let gw = start_ports::<R>(&yaml, &[openai.port(), claude.port()], &one_thread);
     for _ in 0..2 {
         let r = post_chat(
             gw.addr,

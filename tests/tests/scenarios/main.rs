@@ -104,5 +104,5 @@ scenarios! {
     no_policy_transport_error_is_gateway_error,
     concurrent_requests_are_served_in_parallel,
     slow_client_head_times_out,
-    malformed_http_400 tokio(ignore = "runtime-tokio: hyper answers unparsable HTTP with its own 400 and an empty body, not an OpenAI-shaped error (runtime contract)"),
+    malformed_http_400,
 }

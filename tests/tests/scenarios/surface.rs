@@ -151,10 +151,19 @@ pub(crate) fn http10_close_delimited_json_and_sse<R: Runtime>() {
     assert_eq!(primary.calls(), 3);
 }
 
-/// Keep-alive upstream connections are reused for the next request.
+/// Keep-alive upstream connections are reused for the next request (the idle pool is per
+/// worker thread, so the gateway runs one).
 pub(crate) fn upstream_connection_reused<R: Runtime>() {
     let primary = MockUpstream::start(vec![ok()]);
-    let gw = start::<R>(&pair(None, NORMAL), &[&primary, &primary]);
+    let options = GatewayOptions {
+        threads: Some(1),
+        ..GatewayOptions::default()
+    };
+    let gw = start_ports::<R>(
+        &pair(None, NORMAL),
+        &[primary.port(), primary.port()],
+        &options,
+    );
     for _ in 0..3 {
         assert_success_content(&post_chat(gw.addr, &chat_request()));
     }

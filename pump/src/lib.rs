@@ -1,0 +1,232 @@
+//! switchback-pump: the async byte pump of the switchback gateway, written once.
+//!
+//! The sans-IO core decides everything ([`switchback_core::connection::Connection`] is the
+//! whole per-connection protocol); this crate only moves bytes and time between it and
+//! sockets, against the small [`Runtime`] trait that `runtime-smol` and `runtime-tokio`
+//! implement (the shape of quinn: all protocol in quinn-proto, one async layer written
+//! against a runtime trait, a few kilobytes of adapter per runtime). It depends on no async
+//! runtime.
+//!
+//! Threads (spec §8): [`start`] runs `threads` worker threads, each with its own
+//! single-threaded executor, its own idle upstream pool and its own copy of every listening
+//! socket (a `dup` of one bound socket, so there is one port owner and no `SO_REUSEPORT`
+//! sharing with other processes). A connection is served by the thread that accepted it,
+//! and its upstream attempts are polled by the same task: nothing crosses threads on the
+//! request path but the gateway's shared block table.
+
+mod conn;
+mod runtime;
+mod signal;
+mod tls;
+mod worker;
+
+pub use runtime::{ConnectError, Io, Listener, Runtime, Timer};
+pub use switchback_core::gateway::ServeOptions as Options;
+pub use tls::{TlsSetup, CA_FILE_ENV};
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use switchback_core::config::Config;
+use switchback_core::gateway::Gateway;
+use switchback_core::server::ServerLimits;
+
+use signal::Stop;
+use worker::Worker;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener address could not be bound (in use, not local, no permission).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The config names an endpoint the gateway cannot build.
+    #[error("invalid gateway configuration: {0}")]
+    Gateway(String),
+    /// The TLS client configuration could not be built (e.g. a bad `SWITCHBACK_CA_FILE`).
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    /// A worker thread or its executor could not be started.
+    #[error("cannot start the {runtime} runtime: {source}")]
+    Runtime {
+        runtime: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// A serving gateway, on whichever runtime started it. Stop it with
+/// [`shutdown`](Running::shutdown) (also done on drop).
+#[derive(Debug)]
+pub struct Running {
+    runtime: &'static str,
+    addrs: Vec<SocketAddr>,
+    stop: Arc<Stop>,
+    drain_timeout: Duration,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// The bound addresses, in listener order.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs.clone()
+    }
+
+    /// The runtime serving (`smol`, `tokio`).
+    pub fn runtime(&self) -> &'static str {
+        self.runtime
+    }
+
+    /// Graceful stop (spec §8): stop accepting, let in-flight requests finish up to the
+    /// drain timeout, end the streams still open with an in-band error event, close.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        self.stop.trigger(Instant::now() + self.drain_timeout);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// Binds every listener of `config` (port 0 picks an ephemeral port), starts the worker
+/// threads on runtime `R`, and returns once every worker is accepting.
+pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, StartError> {
+    let tls = TlsSetup::from_env()?;
+    let specs: Vec<(SocketAddr, Duration)> = config
+        .listeners
+        .iter()
+        .map(|l| (SocketAddr::new(l.address, l.port), l.timeout))
+        .collect();
+    let gateway = Arc::new(Gateway::new(config).map_err(|e| StartError::Gateway(e.0))?);
+    let mut bound = Vec::with_capacity(specs.len());
+    for (addr, timeout) in specs {
+        let bind_err = |source| StartError::Bind { addr, source };
+        let listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        let local = listener.local_addr().map_err(bind_err)?;
+        bound.push((listener, local, timeout));
+    }
+    let addrs: Vec<SocketAddr> = bound.iter().map(|(_, a, _)| *a).collect();
+    let threads = options.threads.unwrap_or_else(default_threads).max(1);
+    let limits = ServerLimits {
+        max_body_bytes: options.max_request_body,
+        head_timeout: options.header_read_timeout,
+        body_idle_timeout: options.body_idle_timeout,
+        ..ServerLimits::default()
+    };
+    let stop = Arc::new(Stop::default());
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
+    let mut handles = Vec::with_capacity(threads);
+    for i in 0..threads {
+        let mut listeners = Vec::with_capacity(bound.len());
+        for (l, addr, timeout) in &bound {
+            let copy = l.try_clone().map_err(|source| StartError::Bind {
+                addr: *addr,
+                source,
+            })?;
+            listeners.push((copy, *timeout));
+        }
+        let (gateway, tls, thread_stop, ready) = (
+            Arc::clone(&gateway),
+            tls.clone(),
+            Arc::clone(&stop),
+            ready_tx.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name(format!("switchback-{}-{i}", R::NAME))
+            .spawn(move || serve_thread::<R>(gateway, tls, limits, listeners, thread_stop, ready));
+        match spawned {
+            Ok(h) => handles.push(h),
+            Err(source) => {
+                stop.trigger(Instant::now());
+                return Err(StartError::Runtime {
+                    runtime: R::NAME,
+                    source,
+                });
+            }
+        }
+    }
+    drop(ready_tx);
+    let mut running = Running {
+        runtime: R::NAME,
+        addrs,
+        stop,
+        drain_timeout: options.drain_timeout,
+        threads: handles,
+    };
+    for _ in 0..threads {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                running.drain_timeout = Duration::ZERO;
+                return Err(e);
+            }
+            Err(_) => {
+                running.drain_timeout = Duration::ZERO;
+                return Err(StartError::Runtime {
+                    runtime: R::NAME,
+                    source: std::io::Error::other("a worker thread exited while starting"),
+                });
+            }
+        }
+    }
+    for a in &running.addrs {
+        tracing::info!(address = %a, runtime = R::NAME, threads, "listening");
+    }
+    Ok(running)
+}
+
+/// One worker thread: registers its listeners with the runtime, reports ready, serves.
+fn serve_thread<R: Runtime>(
+    gateway: Arc<Gateway>,
+    tls: TlsSetup,
+    limits: ServerLimits,
+    listeners: Vec<(std::net::TcpListener, Duration)>,
+    stop: Arc<Stop>,
+    ready: mpsc::Sender<Result<(), StartError>>,
+) {
+    let ready_on_error = ready.clone();
+    let served = R::block_on(async move {
+        let mut registered = Vec::with_capacity(listeners.len());
+        for (l, timeout) in listeners {
+            let addr = l.local_addr().ok();
+            match R::listener(l) {
+                Ok(l) => registered.push((l, timeout)),
+                Err(source) => {
+                    let addr = addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+                    let _ = ready.send(Err(StartError::Bind { addr, source }));
+                    return;
+                }
+            }
+        }
+        let _ = ready.send(Ok(()));
+        drop(ready);
+        worker::run(Worker::<R>::new(gateway, tls, limits), registered, stop).await;
+    });
+    if let Err(source) = served {
+        let _ = ready_on_error.send(Err(StartError::Runtime {
+            runtime: R::NAME,
+            source,
+        }));
+    }
+}
+
+/// The CPUs this process may run on (its affinity mask, and cgroup quota, as the standard
+/// library reads them).
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,100 @@
+//! Telling every worker thread, and every connection on a worker, that the gateway is
+//! stopping.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+/// The gateway-wide stop: set once (with the drain deadline) by [`Running`](crate::Running),
+/// awaited by each worker thread.
+#[derive(Debug, Default)]
+pub(crate) struct Stop {
+    state: Mutex<(Option<Instant>, Vec<Waker>)>,
+}
+
+impl Stop {
+    /// Starts the drain: in-flight requests have until `deadline`.
+    pub(crate) fn trigger(&self, deadline: Instant) {
+        let wakers = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if state.0.is_some() {
+                return;
+            }
+            state.0 = Some(deadline);
+            std::mem::take(&mut state.1)
+        };
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// Ready with the drain deadline once [`trigger`](Self::trigger) was called.
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<Instant> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match state.0 {
+            Some(deadline) => Poll::Ready(deadline),
+            None => {
+                if !state.1.iter().any(|w| w.will_wake(cx.waker())) {
+                    state.1.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// One worker's fan-out of the drain to its tasks (accept loops and connections): each task
+/// holds a slot whose waker is woken when the drain starts.
+#[derive(Debug, Default)]
+pub(crate) struct Drain {
+    deadline: Cell<Option<Instant>>,
+    slots: RefCell<Vec<Option<Waker>>>,
+    free: RefCell<Vec<usize>>,
+}
+
+impl Drain {
+    /// A slot for one task; give it back with [`unregister`](Self::unregister).
+    pub(crate) fn register(&self) -> usize {
+        if let Some(slot) = self.free.borrow_mut().pop() {
+            return slot;
+        }
+        let mut slots = self.slots.borrow_mut();
+        slots.push(None);
+        slots.len() - 1
+    }
+
+    pub(crate) fn unregister(&self, slot: usize) {
+        if let Some(w) = self.slots.borrow_mut().get_mut(slot) {
+            *w = None;
+        }
+        self.free.borrow_mut().push(slot);
+    }
+
+    /// The drain deadline once the drain started; otherwise remembers the task's waker.
+    pub(crate) fn poll(&self, slot: usize, cx: &mut Context<'_>) -> Option<Instant> {
+        if let Some(deadline) = self.deadline.get() {
+            return Some(deadline);
+        }
+        if let Some(w) = self.slots.borrow_mut().get_mut(slot) {
+            if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *w = Some(cx.waker().clone());
+            }
+        }
+        None
+    }
+
+    /// Starts the drain on this worker and wakes every task.
+    pub(crate) fn start(&self, deadline: Instant) {
+        self.deadline.set(Some(deadline));
+        let wakers: Vec<Waker> = self
+            .slots
+            .borrow_mut()
+            .iter_mut()
+            .filter_map(Option::take)
+            .collect();
+        for w in wakers {
+            w.wake();
+        }
+    }
+}

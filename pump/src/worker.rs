@@ -1,0 +1,134 @@
+//! One worker thread: its accept loops, its connections, and what they share (the idle
+//! upstream pool, a read buffer, the drain). Nothing here crosses threads but the gateway.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use switchback_core::connection::ConnectionSettings;
+use switchback_core::gateway::Gateway;
+use switchback_core::server::ServerLimits;
+use switchback_core::upstream::IdlePool;
+
+use crate::conn::ConnTask;
+use crate::runtime::{Listener, Runtime, Timer};
+use crate::signal::{Drain, Stop};
+use crate::tls::TlsSetup;
+
+/// Bytes read from a socket in one go; shared by every connection of the worker, since a
+/// read is handed to the core at once.
+const READ_BUF_BYTES: usize = 64 * 1024;
+/// After the drain deadline, how long connections get to write their last bytes.
+const FINAL_FLUSH: Duration = Duration::from_secs(1);
+/// How long an accept loop pauses after a failed accept (out of file descriptors, say).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// What a worker's tasks share.
+pub(crate) struct Worker<R: Runtime> {
+    pub(crate) gateway: Arc<Gateway>,
+    pub(crate) tls: TlsSetup,
+    pub(crate) limits: ServerLimits,
+    pub(crate) pool: RefCell<IdlePool<R::Upstream>>,
+    pub(crate) scratch: RefCell<Box<[u8]>>,
+    pub(crate) drain: Drain,
+    open: Cell<usize>,
+    all_closed: RefCell<Option<Waker>>,
+}
+
+impl<R: Runtime> Worker<R> {
+    pub(crate) fn new(gateway: Arc<Gateway>, tls: TlsSetup, limits: ServerLimits) -> Rc<Self> {
+        Rc::new(Worker {
+            gateway,
+            tls,
+            limits,
+            pool: RefCell::new(IdlePool::new()),
+            scratch: RefCell::new(vec![0; READ_BUF_BYTES].into_boxed_slice()),
+            drain: Drain::default(),
+            open: Cell::new(0),
+            all_closed: RefCell::new(None),
+        })
+    }
+
+    /// A connection task started.
+    pub(crate) fn opened(&self) {
+        self.open.set(self.open.get() + 1);
+    }
+
+    /// A connection task ended.
+    pub(crate) fn closed(&self) {
+        self.open.set(self.open.get().saturating_sub(1));
+        if self.open.get() == 0 {
+            if let Some(w) = self.all_closed.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// Serves `listeners` (each with its listener's request deadline) until `stop`, then drains.
+pub(crate) async fn run<R: Runtime>(
+    worker: Rc<Worker<R>>,
+    listeners: Vec<(R::Listener, Duration)>,
+    stop: Arc<Stop>,
+) {
+    for (listener, timeout) in listeners {
+        R::spawn_local(accept_loop(Rc::clone(&worker), listener, timeout));
+    }
+    let deadline = poll_fn(|cx| stop.poll(cx)).await;
+    worker.drain.start(deadline);
+    let mut timer = R::timer();
+    timer.set(deadline + FINAL_FLUSH);
+    poll_fn(|cx| {
+        if worker.open.get() == 0 || timer.poll_fired(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        *worker.all_closed.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    })
+    .await;
+    let left = worker.open.get();
+    if left > 0 {
+        tracing::warn!(
+            connections = left,
+            "drain ended; closing the connections still open"
+        );
+    }
+}
+
+/// Accepts connections until the drain starts, each served by its own task.
+async fn accept_loop<R: Runtime>(
+    worker: Rc<Worker<R>>,
+    mut listener: R::Listener,
+    timeout: Duration,
+) {
+    let slot = worker.drain.register();
+    let settings = ConnectionSettings {
+        limits: worker.limits,
+        request_timeout: timeout,
+    };
+    loop {
+        let accepted = poll_fn(|cx| {
+            if worker.drain.poll(slot, cx).is_some() {
+                return Poll::Ready(None);
+            }
+            listener.poll_accept(cx).map(Some)
+        })
+        .await;
+        match accepted {
+            None => break,
+            Some(Ok(client)) => {
+                R::spawn_local(ConnTask::<R>::new(Rc::clone(&worker), client, settings));
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "accept failed");
+                let mut pause = R::timer();
+                pause.set(Instant::now() + ACCEPT_BACKOFF);
+                poll_fn(|cx| pause.poll_fired(cx)).await;
+            }
+        }
+    }
+    worker.drain.unregister(slot);
+}

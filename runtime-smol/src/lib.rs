@@ -1,0 +1,208 @@
+//! switchback-smol: the gateway on smol and async-io.
+//!
+//! Glue only: sockets, a timer, TLS and a single-threaded executor per worker thread, for
+//! the pump (`switchback-pump`), which moves bytes between them and the sans-IO core. No
+//! decision is made here (see `docs/runtimes.md`).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures_rustls::client::TlsStream;
+use futures_rustls::TlsConnector;
+use rustls_pki_types::ServerName;
+use smol::io::{AsyncRead, AsyncWrite};
+use smol::{Async, LocalExecutor};
+use switchback_core::config::Config;
+use switchback_core::upstream::{Origin, Scheme};
+use switchback_pump::{ConnectError, Io, Listener, Runtime, Timer, TlsSetup};
+
+pub use switchback_pump::{Options, Running, StartError};
+
+/// Serves `config` on smol (see [`switchback_pump::start`]).
+pub fn start(config: Config, options: Options) -> Result<Running, StartError> {
+    switchback_pump::start::<Smol>(config, options)
+}
+
+/// The smol runtime for the pump.
+#[derive(Debug, Clone, Copy)]
+pub struct Smol;
+
+thread_local! {
+    static EXECUTOR: RefCell<Option<std::rc::Rc<LocalExecutor<'static>>>> = const { RefCell::new(None) };
+}
+
+impl Runtime for Smol {
+    const NAME: &'static str = "smol";
+    type Upstream = Upstream;
+    type Listener = SmolListener;
+    type Timer = SmolTimer;
+
+    fn block_on<F: Future + 'static>(fut: F) -> io::Result<F::Output> {
+        let ex = std::rc::Rc::new(LocalExecutor::new());
+        EXECUTOR.with(|cell| *cell.borrow_mut() = Some(std::rc::Rc::clone(&ex)));
+        let out = smol::block_on(ex.run(fut));
+        EXECUTOR.with(|cell| cell.borrow_mut().take());
+        Ok(out)
+    }
+
+    fn spawn_local<F: Future<Output = ()> + 'static>(fut: F) {
+        EXECUTOR.with(|cell| {
+            if let Some(ex) = cell.borrow().as_ref() {
+                ex.spawn(fut).detach();
+            }
+        });
+    }
+
+    fn listener(listener: TcpListener) -> io::Result<SmolListener> {
+        Async::new(listener).map(SmolListener)
+    }
+
+    fn connect(
+        origin: &Origin,
+        tls: &TlsSetup,
+    ) -> impl Future<Output = Result<Upstream, ConnectError>> + 'static {
+        let (origin, config) = (origin.clone(), tls.config.clone());
+        async move {
+            let failed = |tls: bool| {
+                move |e: io::Error| ConnectError {
+                    tls,
+                    detail: e.to_string(),
+                }
+            };
+            let tcp = connect_tcp(&origin).await.map_err(failed(false))?;
+            match origin.scheme {
+                Scheme::Http => Ok(Upstream::Plain(Stream(tcp))),
+                Scheme::Https => {
+                    let name =
+                        ServerName::try_from(origin.host.clone()).map_err(|e| ConnectError {
+                            tls: true,
+                            detail: e.to_string(),
+                        })?;
+                    let tls = TlsConnector::from(config)
+                        .connect(name, tcp)
+                        .await
+                        .map_err(failed(true))?;
+                    Ok(Upstream::Tls(Box::new(Stream(tls))))
+                }
+            }
+        }
+    }
+
+    fn timer() -> SmolTimer {
+        SmolTimer(smol::Timer::never())
+    }
+}
+
+/// TCP to the first address of `origin` that accepts, with `TCP_NODELAY`.
+async fn connect_tcp(origin: &Origin) -> io::Result<Async<TcpStream>> {
+    let mut last = io::Error::new(
+        io::ErrorKind::NotFound,
+        "the host name resolved to no address",
+    );
+    for addr in smol::net::resolve((origin.host.as_str(), origin.port)).await? {
+        match Async::<TcpStream>::connect(addr).await {
+            Ok(tcp) => {
+                tcp.get_ref().set_nodelay(true)?;
+                return Ok(tcp);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// A listening socket registered with async-io.
+#[derive(Debug)]
+pub struct SmolListener(Async<TcpListener>);
+
+impl Listener for SmolListener {
+    type Client = Stream<Async<TcpStream>>;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Client>> {
+        loop {
+            match self.0.get_ref().accept() {
+                Ok((stream, _)) => {
+                    stream.set_nodelay(true)?;
+                    return Poll::Ready(Async::new(stream).map(Stream));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.0.poll_readable(cx)?.is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+/// An async-io timer.
+#[derive(Debug)]
+pub struct SmolTimer(smol::Timer);
+
+impl Timer for SmolTimer {
+    fn set(&mut self, at: Instant) {
+        self.0.set_at(at);
+    }
+    fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}
+
+/// A futures-io stream as the pump's [`Io`].
+#[derive(Debug)]
+pub struct Stream<T>(T);
+
+impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Io for Stream<T> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
+}
+
+/// An upstream connection: plain TCP or TLS over TCP.
+#[derive(Debug)]
+pub enum Upstream {
+    Plain(Stream<Async<TcpStream>>),
+    Tls(Box<Stream<TlsStream<Async<TcpStream>>>>),
+}
+
+impl Io for Upstream {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Upstream::Plain(s) => s.poll_read(cx, buf),
+            Upstream::Tls(s) => s.poll_read(cx, buf),
+        }
+    }
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Upstream::Plain(s) => s.poll_write(cx, buf),
+            Upstream::Tls(s) => s.poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Upstream::Plain(s) => s.poll_flush(cx),
+            Upstream::Tls(s) => s.poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Upstream::Plain(s) => s.poll_shutdown(cx),
+            Upstream::Tls(s) => s.poll_shutdown(cx),
+        }
+    }
+}
