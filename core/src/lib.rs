@@ -17,6 +17,7 @@ pub mod provider;
 pub mod pushback;
 pub mod request_body;
 pub mod response;
+pub mod routing;
 pub mod sim;
 pub mod sse;
 pub mod upstream;

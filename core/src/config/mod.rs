@@ -1,21 +1,28 @@
 //! Plano-compatible YAML configuration (spec §3, §4): parsing, variable expansion,
 //! validation with YAML paths and lines, and the typed result.
 
+mod aliases;
 mod duration;
 mod env;
 mod fields;
 mod listeners;
 mod load;
 mod locate;
+mod max_retries;
+mod plano;
 mod providers;
 mod raw;
 mod report;
 mod retry;
+mod schema;
 mod status_codes;
 mod types;
 mod validate;
 
-pub use listeners::{DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_TIMEOUT};
+pub use listeners::{DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_TIMEOUT, IMPLICIT_LISTENER};
+pub use max_retries::{
+    listener_retry_policy, ENVOY_BACKOFF_BASE, ENVOY_BACKOFF_MAX, ENVOY_PER_TRY_TIMEOUT,
+};
 pub use load::{load_file, load_str};
 pub use providers::{interface_for_prefix, MOCK_KINDS};
 pub use types::*;
