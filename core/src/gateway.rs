@@ -115,7 +115,8 @@ impl Gateway {
             .filter_map(|p| p.retry_policy.as_ref())
             .flat_map(|policy| policy.fallback_models.iter());
         for model in fallbacks {
-            let known = first.find_model(model).is_some() || targets.iter().any(|t| &t.model == model);
+            let known =
+                first.find_model(model).is_some() || targets.iter().any(|t| &t.model == model);
             if let (false, Some(w)) = (known, first.wildcard_for(model)) {
                 let derived = routing::concrete(&targets[w.0], model);
                 targets.push(derived);

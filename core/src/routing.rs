@@ -153,7 +153,12 @@ impl Router {
             .iter()
             .find(|(m, _, _)| m == model)
             .map(|(_, _, id)| *id)
-            .or_else(|| self.derived.iter().find(|(m, _)| m == model).map(|(_, id)| *id))
+            .or_else(|| {
+                self.derived
+                    .iter()
+                    .find(|(m, _)| m == model)
+                    .map(|(_, id)| *id)
+            })
     }
 
     /// The wildcard entry that covers `model`, if any.

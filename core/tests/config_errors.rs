@@ -302,7 +302,12 @@ fn unknown_listener_type() {
     // Prompt and agent listeners are skipped with a warning (tests/config_plano.rs);
     // a type Plano does not know is an error.
     let y = "listeners:\n  - type: proxy\n    name: p\nmodel_providers:\n  - model: mock/ok\n";
-    expect(y, "listeners[0].type", 2, "must be `model`, `prompt` or `agent`");
+    expect(
+        y,
+        "listeners[0].type",
+        2,
+        "must be `model`, `prompt` or `agent`",
+    );
 }
 
 #[test]

@@ -35,9 +35,10 @@ pub(crate) fn convert_aliases(
             rep.error(&path, Pos::at(name), "an alias name must not be empty");
             continue;
         }
-        if let Some(e) = entries.iter().find(|e| {
-            e.provider.model == alias || e.provider.name.as_deref() == Some(alias)
-        }) {
+        if let Some(e) = entries
+            .iter()
+            .find(|e| e.provider.model == alias || e.provider.name.as_deref() == Some(alias))
+        {
             rep.error(
                 &path,
                 Pos::at(name),
@@ -46,11 +47,18 @@ pub(crate) fn convert_aliases(
             continue;
         }
         if out.iter().any(|a| a.name == alias) {
-            rep.error(&path, Pos::at(name), format!("the alias `{alias}` is defined twice; keep one"));
+            rep.error(
+                &path,
+                Pos::at(name),
+                format!("the alias `{alias}` is defined twice; keep one"),
+            );
             continue;
         }
         let exact = |e: &&Entry| !e.provider.is_wildcard();
-        let by_model = entries.iter().filter(exact).find(|e| e.provider.model == target);
+        let by_model = entries
+            .iter()
+            .filter(exact)
+            .find(|e| e.provider.model == target);
         let by_id = || {
             let mut it = entries
                 .iter()
@@ -72,7 +80,10 @@ pub(crate) fn convert_aliases(
                         && target.split_once('/').map(|(p, _)| p) == Some(e.provider.prefix())
                 });
                 let hint = match wildcard {
-                    Some(w) => format!(" ({} `{}` covers it, but an alias needs an exact entry, as in Plano)", w.path, w.provider.model),
+                    Some(w) => format!(
+                        " ({} `{}` covers it, but an alias needs an exact entry, as in Plano)",
+                        w.path, w.provider.model
+                    ),
                     None => String::new(),
                 };
                 rep.error(

@@ -83,8 +83,7 @@ pub(crate) fn convert_listeners(rep: &mut Report, raw: &Opt<RawListeners>) -> Ve
                 } else {
                     retries.push((None, path.clone(), Pos::at(item)));
                 }
-                if let Some(mut lis) = common(rep, &path, name, &l.address, &l.port, &l.timeout)
-                {
+                if let Some(mut lis) = common(rep, &path, name, &l.address, &l.port, &l.timeout) {
                     lis.max_retries = max_retries.filter(|n| *n > 0);
                     out.push((lis, path, Pos::at(item)));
                 }
@@ -176,9 +175,16 @@ fn skipped_listener(rep: &mut Report, l: &RawListener, path: &str, kind: &str, p
 /// Keys a model listener may carry: filters are refused, the orchestration keys named.
 fn model_listener_keys(rep: &mut Report, l: &RawListener, path: &str) {
     check_listener_shapes(rep, l, path);
-    for (key, v) in [("input_filters", &l.input_filters), ("output_filters", &l.output_filters)] {
+    for (key, v) in [
+        ("input_filters", &l.input_filters),
+        ("output_filters", &l.output_filters),
+    ] {
         if let Some(v) = v {
-            let what = if key == "input_filters" { "requests" } else { "responses" };
+            let what = if key == "input_filters" {
+                "requests"
+            } else {
+                "responses"
+            };
             rep.error(
                 join(path, key),
                 Pos::at(v),

@@ -1,11 +1,11 @@
 //! The entry points: [`load_str`] and [`load_file`].
 
-use super::env::parse_dotenv;
 use super::aliases::convert_aliases;
+use super::env::parse_dotenv;
 use super::listeners::{convert_listeners, listener_max_retries};
+use super::locate::diagnose;
 use super::max_retries::listener_retry_policy;
 use super::plano::ignored_sections;
-use super::locate::diagnose;
 use super::providers::convert_provider;
 use super::raw::RawConfig;
 use super::report::{index, Pos, Report};

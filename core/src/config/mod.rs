@@ -20,10 +20,10 @@ mod types;
 mod validate;
 
 pub use listeners::{DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_TIMEOUT, IMPLICIT_LISTENER};
+pub use load::{load_file, load_str};
 pub use max_retries::{
     listener_retry_policy, ENVOY_BACKOFF_BASE, ENVOY_BACKOFF_MAX, ENVOY_PER_TRY_TIMEOUT,
 };
-pub use load::{load_file, load_str};
 pub use providers::{interface_for_prefix, MOCK_KINDS};
 pub use types::*;
 

@@ -255,7 +255,10 @@ pub(crate) fn convert_provider(
     }
 
     let mut timeouts = Timeouts::default();
-    let connect_written = r.timeouts.as_ref().is_some_and(|t| t.value.connect.is_some());
+    let connect_written = r
+        .timeouts
+        .as_ref()
+        .is_some_and(|t| t.value.connect.is_some());
     if let Some(t) = &r.timeouts {
         let tp = join(path, "timeouts");
         for (name, v, slot) in [
@@ -448,7 +451,10 @@ fn checked_url(
     rep.error(
         path,
         Pos::at(v),
-        format!("`{key}` (`{}` as written) {why}, e.g. https://api.example.com/v1", text(v)),
+        format!(
+            "`{key}` (`{}` as written) {why}, e.g. https://api.example.com/v1",
+            text(v)
+        ),
     );
     None
 }
@@ -499,6 +505,10 @@ fn check_endpoint(rep: &mut Report, p: &Provider, r: &RawProvider, path: &str, p
             (None, Some(v)) => ("endpoint", Pos::at(v)),
             (None, None) => ("model", r.model.as_ref().map(Pos::at).unwrap_or(pos)),
         };
-        rep.error(join(path, key), at, format!("{e}; fix the entry so the gateway can build its upstream URL"));
+        rep.error(
+            join(path, key),
+            at,
+            format!("{e}; fix the entry so the gateway can build its upstream URL"),
+        );
     }
 }
