@@ -453,10 +453,30 @@ fn checked_url(
         Pos::at(v),
         format!(
             "`{key}` (`{}` as written) {why}, e.g. https://api.example.com/v1",
-            text(v)
+            redacted(&text(v))
         ),
     );
     None
+}
+
+/// A URL as written with what may be a credential masked: the `user:password@` part and
+/// the query.
+fn redacted(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_string(),
+    };
+    let path = match path.split_once('?') {
+        Some((p, _)) => format!("{p}?***"),
+        None => path.to_string(),
+    };
+    if scheme.is_empty() {
+        format!("{authority}{path}")
+    } else {
+        format!("{scheme}://{authority}{path}")
+    }
 }
 
 /// What a `chatgpt` entry needs that switchback does not have.
