@@ -4,6 +4,7 @@
 mod aliases;
 mod duration;
 mod env;
+mod explain;
 mod fields;
 mod listeners;
 mod load;
@@ -19,6 +20,7 @@ mod status_codes;
 mod types;
 mod validate;
 
+pub use explain::explain;
 pub use listeners::{DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_TIMEOUT, IMPLICIT_LISTENER};
 pub use load::{load_file, load_str};
 pub use max_retries::{
