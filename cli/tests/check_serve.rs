@@ -114,10 +114,10 @@ fn check_binary_and_serve_path_agree_on_every_config() {
                 refused += 1;
             }
         }
-        for (_, v) in &vars {
+        for (_, v) in vars.iter().filter(|(_, v)| v.starts_with("test-value")) {
             assert!(
-                !stderr.contains(v.as_str()) || !v.starts_with("test-value"),
-                "{}: a variable's value in the output",
+                !stderr.contains(v.as_str()),
+                "{}: a variable's value in the output:\n{stderr}",
                 path.display()
             );
         }
