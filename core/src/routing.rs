@@ -262,3 +262,98 @@ impl Targets {
         self.gateway.blocks()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    /// The route of each request, as `(model sent, via)`, for `providers` (YAML entries).
+    fn routes(providers: &str, aliases: &str, requests: &[&str]) -> Vec<Option<(String, Via)>> {
+        let yaml = format!("model_providers:\n{providers}{aliases}");
+        let config = load_str(&yaml, &|_| Some("k".into()))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config;
+        let gw = Gateway::new(config).unwrap();
+        requests
+            .iter()
+            .map(|r| gw.route(r).map(|t| (t.model, t.via)))
+            .collect()
+    }
+
+    fn some(model: &str, via: Via) -> Option<(String, Via)> {
+        Some((model.to_string(), via))
+    }
+
+    #[test]
+    fn the_order_is_model_name_alias_wildcard_bare_id_default() {
+        let providers = "  - model: openai/*\n    access_key: k\n  - model: openai/gpt-4o\n    name: best\n    access_key: k\n  - model: mistral/small\n    access_key: k\n    default: true\n";
+        let aliases = "model_aliases:\n  cheap: {target: mistral/small}\n";
+        let got = routes(
+            providers,
+            aliases,
+            &[
+                "openai/gpt-4o",
+                "best",
+                "cheap",
+                "openai/gpt-4.1",
+                "small",
+                "gpt-4o",
+                "anthropic/x",
+                "openai/*",
+            ],
+        );
+        assert_eq!(
+            got,
+            [
+                some("openai/gpt-4o", Via::Model),
+                some("openai/gpt-4o", Via::Name),
+                some("mistral/small", Via::Alias),
+                some("openai/gpt-4.1", Via::Wildcard),
+                some("mistral/small", Via::BareId),
+                some("openai/gpt-4o", Via::BareId),
+                some("mistral/small", Via::Default),
+                some("mistral/small", Via::Default),
+            ]
+        );
+    }
+
+    #[test]
+    fn without_a_default_nothing_else_routes() {
+        let got = routes(
+            "  - model: openai/*\n    access_key: k\n",
+            "",
+            &["gpt-4.1", "openai/", "x"],
+        );
+        assert_eq!(
+            got,
+            [None, None, None],
+            "a bare id never reaches a wildcard"
+        );
+    }
+
+    #[test]
+    fn a_wildcard_answer_is_its_own_target_and_a_covered_fallback_shares_one() {
+        let providers = "  - model: anthropic/claude\n    access_key: k\n    retry_policy:\n      fallback_models: [openai/gpt-4.1]\n  - model: openai/*\n    access_key: k\n";
+        let yaml = format!("model_providers:\n{providers}");
+        let config = load_str(&yaml, &|_| None).unwrap().config;
+        let gw = Arc::new(Gateway::new(config).unwrap());
+        assert_eq!(gw.target_count(), 3, "the fallback got a target");
+        let fallback = gw.find_model("openai/gpt-4.1").unwrap();
+        assert_eq!(gw.provider(fallback).model, "openai/gpt-4.1");
+        assert_eq!(gw.provider(fallback).model_id(), "gpt-4.1");
+        assert_eq!(gw.route("openai/gpt-4.1").unwrap().provider, fallback);
+        assert_eq!(
+            gw.provider_ids().collect::<Vec<_>>(),
+            [ProviderId(0)],
+            "wildcards are no candidates"
+        );
+        let route = gw.route("openai/o3").unwrap();
+        let (targets, primary) = Targets::for_route(Arc::clone(&gw), &route).unwrap();
+        assert_eq!(primary, ProviderId(3));
+        assert_eq!(targets.provider(primary).model, "openai/o3");
+        assert_eq!(targets.find_model("openai/o3"), Some(primary));
+        assert!(targets.endpoint(primary).is_some());
+        assert_eq!(targets.provider(ProviderId(1)).model, "openai/*");
+    }
+}
