@@ -57,6 +57,10 @@ enum Command {
     Check {
         /// The config file.
         config: PathBuf,
+        /// Also print each provider entry's effective retry policy, defaults and Plano
+        /// mappings filled in.
+        #[arg(long)]
+        explain: bool,
     },
 }
 
@@ -138,6 +142,6 @@ fn main() -> ExitCode {
             state_dir,
         ),
         Command::Down { state_dir } => daemon::down(state_dir),
-        Command::Check { config } => config::check(&config),
+        Command::Check { config, explain } => config::check(&config, explain),
     }
 }

@@ -16,6 +16,7 @@ use crate::machine::{ChatRequest, RetryMachine};
 use crate::provider::{self, Endpoint};
 use crate::request_body::{self, RequestBodyError};
 use crate::response::{accepted_request_id, generate_request_id, ClientResponse};
+use crate::routing::{self, RouteTarget, Router, Targets};
 
 /// The largest client request body accepted (spec §2: 32 MiB); runtimes answer
 /// [`errors::payload_too_large`] beyond it without reading further.
@@ -93,7 +94,11 @@ pub enum Reply {
 #[derive(Debug)]
 pub struct Gateway {
     config: Config,
+    /// The config's entries in order, then the targets derived from wildcard entries for
+    /// the fallback models they cover. [`ProviderId`]s index this.
+    targets: Vec<Provider>,
     endpoints: Vec<Option<Endpoint>>,
+    router: Router,
     blocks: SharedBlockTable,
     models_body: Bytes,
 }
@@ -104,28 +109,47 @@ pub struct Gateway {
 pub struct GatewayError(pub String);
 
 impl Gateway {
-    /// Compiles a loaded config. Fails only on an endpoint that cannot be built
-    /// (validation normally rejects those first).
+    /// Compiles a loaded config. A config from [`load_str`](crate::config::load_str)
+    /// never fails here: the loader builds every endpoint the same way and reports what
+    /// cannot be built, so `check` and `serve` agree (spec §10). The error remains for
+    /// configs assembled by hand.
     pub fn new(config: Config) -> Result<Gateway, GatewayError> {
-        let endpoints = config
+        let mut targets = config.providers.clone();
+        let configured = targets.len();
+        let first = Router::new(&targets, configured, &[]);
+        let fallbacks = config
             .providers
+            .iter()
+            .filter_map(|p| p.retry_policy.as_ref())
+            .flat_map(|policy| policy.fallback_models.iter());
+        for model in fallbacks {
+            let known =
+                first.find_model(model).is_some() || targets.iter().any(|t| &t.model == model);
+            if let (false, Some(w)) = (known, first.wildcard_for(model)) {
+                let derived = routing::concrete(&targets[w.0], model);
+                targets.push(derived);
+            }
+        }
+        let endpoints = targets
             .iter()
             .map(provider::endpoint)
             .collect::<Result<Vec<_>, _>>()
             .map_err(GatewayError)?;
-        let data: Vec<_> = config
-            .providers
-            .iter()
-            .flat_map(|p| std::iter::once(p.model.as_str()).chain(p.name.as_deref()))
-            .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": crate::config::model_prefix(id)}))
-            .collect();
-        let models_body = Bytes::from(json!({"object": "list", "data": data}).to_string());
+        let router = Router::new(&targets, configured, &config.aliases);
+        let models_body = models_body(&config);
         Ok(Gateway {
             config,
+            targets,
             endpoints,
+            router,
             blocks: SharedBlockTable::new(),
             models_body,
         })
+    }
+
+    /// How many targets the gateway has (the config's entries and the derived ones).
+    pub fn target_count(&self) -> usize {
+        self.targets.len()
     }
 
     /// The config this gateway runs.
@@ -133,9 +157,9 @@ impl Gateway {
         &self.config
     }
 
-    /// The provider entry `id` names. Ids come from this gateway, so they are in range.
+    /// The target `id` names. Ids come from this gateway, so they are in range.
     pub fn provider(&self, id: ProviderId) -> &Provider {
-        &self.config.providers[id.0]
+        &self.targets[id.0]
     }
 
     /// The endpoint of `id` (`None` for the mock provider).
@@ -143,38 +167,22 @@ impl Gateway {
         self.endpoints.get(id.0).and_then(Option::as_ref)
     }
 
-    /// Every provider id, in config order.
+    /// The exact configured entries, in config order: what a failover may pick besides
+    /// its fallbacks (spec §4.3; a wildcard entry names no model to fail over to).
     pub fn provider_ids(&self) -> impl Iterator<Item = ProviderId> + '_ {
-        (0..self.config.providers.len()).map(ProviderId)
+        self.router.candidates()
     }
 
-    /// The entry whose `model` is exactly `model`.
+    /// The target whose `model` is exactly `model`: an exact entry, or the target derived
+    /// from a wildcard for a fallback it covers.
     pub fn find_model(&self, model: &str) -> Option<ProviderId> {
-        self.config
-            .providers
-            .iter()
-            .position(|p| p.model == model)
-            .map(ProviderId)
+        self.router.find_model(model)
     }
 
-    /// Routes a requested model (spec §3.2): full `model`, then `name`, then a unique
-    /// bare model id, then the default provider.
-    pub fn route(&self, requested: &str) -> Option<ProviderId> {
-        let ps = &self.config.providers;
-        if let Some(id) = self.find_model(requested) {
-            return Some(id);
-        }
-        if let Some(i) = ps.iter().position(|p| p.name.as_deref() == Some(requested)) {
-            return Some(ProviderId(i));
-        }
-        let mut bare = ps
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.model_id() == requested);
-        if let (Some((i, _)), None) = (bare.next(), bare.next()) {
-            return Some(ProviderId(i));
-        }
-        ps.iter().position(|p| p.default).map(ProviderId)
+    /// Routes a requested model (spec §3.2, §10) by [`Router`]'s order: model, name,
+    /// alias, wildcard, unique bare id, default. Every inbound API routes through this.
+    pub fn route(&self, requested: &str) -> Option<RouteTarget> {
+        self.router.route(&self.targets, requested)
     }
 
     /// The block table shared by every request of this gateway.
@@ -216,15 +224,18 @@ impl Gateway {
         request_id: &str,
     ) -> Result<RetryMachine, Box<ClientResponse>> {
         let info = request_body::inspect(&req.body).map_err(|e| Box::new(bad_body(&e)))?;
-        let primary = self.route(&info.model).ok_or_else(|| {
+        let route = self.route(&info.model).ok_or_else(|| {
             let models: Vec<String> = self
                 .config
                 .providers
                 .iter()
                 .map(|p| p.model.clone())
+                .chain(self.config.aliases.iter().map(|a| a.name.clone()))
                 .collect();
             Box::new(errors::model_not_found(&info.model, &models))
         })?;
+        let (targets, primary) = Targets::for_route(Arc::clone(self), &route)
+            .map_err(|e| Box::new(errors::invalid_request(&e, Some("model_not_found"))))?;
         let chat = ChatRequest {
             primary,
             body: req.body,
@@ -232,8 +243,30 @@ impl Gateway {
             client_headers: req.headers,
             request_id: request_id.to_owned(),
         };
-        Ok(RetryMachine::new(Arc::clone(self), chat, ctx))
+        Ok(RetryMachine::new(Arc::new(targets), chat, ctx))
     }
+}
+
+/// The `/v1/models` list (spec §2, §10): every entry's `model` (a wildcard as written)
+/// and `name`, then every alias, each owned by the prefix it routes to.
+fn models_body(config: &Config) -> Bytes {
+    let entry = |id: &str, prefix: &str| json!({"id": id, "object": "model", "created": 0, "owned_by": prefix});
+    let mut data: Vec<_> = config
+        .providers
+        .iter()
+        .flat_map(|p| {
+            std::iter::once(p.model.as_str())
+                .chain(p.name.as_deref())
+                .map(|id| entry(id, p.prefix()))
+        })
+        .collect();
+    data.extend(
+        config
+            .aliases
+            .iter()
+            .map(|a| entry(&a.name, crate::config::model_prefix(&a.target))),
+    );
+    Bytes::from(json!({"object": "list", "data": data}).to_string())
 }
 
 fn bad_body(e: &RequestBodyError) -> ClientResponse {

@@ -18,6 +18,7 @@ pub mod provider;
 pub mod pushback;
 pub mod request_body;
 pub mod response;
+pub mod routing;
 pub mod server;
 pub mod sim;
 pub mod sse;

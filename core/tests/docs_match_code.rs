@@ -34,3 +34,14 @@ fn every_dropped_field_is_documented() {
         );
     }
 }
+
+#[test]
+fn every_refused_prefix_is_documented() {
+    let doc = doc();
+    for (prefix, _) in switchback_core::provider::table::UNSUPPORTED {
+        assert!(
+            doc.contains(&format!("| `{prefix}` | refused")),
+            "{prefix} missing"
+        );
+    }
+}

@@ -123,6 +123,98 @@ fn qwen() {
 }
 
 #[test]
+fn dashscope() {
+    public(
+        "dashscope",
+        "https://dashscope-intl.aliyuncs.com:443/compatible-mode/v1/chat/completions",
+    );
+}
+#[test]
+fn xiaomi() {
+    public(
+        "xiaomi",
+        "https://api.xiaomimimo.com:443/v1/chat/completions",
+    );
+}
+#[test]
+fn digitalocean() {
+    public(
+        "digitalocean",
+        "https://inference.do-ai.run:443/v1/chat/completions",
+    );
+}
+#[test]
+fn vercel() {
+    public(
+        "vercel",
+        "https://ai-gateway.vercel.sh:443/v1/chat/completions",
+    );
+}
+#[test]
+fn edenai() {
+    public(
+        "edenai",
+        "https://api.edenai.run:443/v3/llm/chat/completions",
+    );
+}
+
+#[test]
+fn plano_interfaces_are_openai_compatible() {
+    for iface in [
+        "plano",
+        "edenai",
+        "xiaomi",
+        "digitalocean",
+        "vercel",
+        "openrouter",
+    ] {
+        let (url, auth) = target(&format!(
+            "  - model: corp/m\n    provider_interface: {iface}\n    base_url: https://llm.corp.example/v1\n    access_key: K\n"
+        ));
+        assert_eq!(
+            url, "https://llm.corp.example:443/v1/chat/completions",
+            "{iface}"
+        );
+        assert_eq!(auth, Some(("authorization".into(), "Bearer K".into())));
+    }
+}
+
+#[test]
+fn http_host_sets_the_host_header_and_endpoint_is_base_url() {
+    let p = provider("  - model: openai/gpt-4o\n    base_url: https://10.1.2.3:8443/v1\n    http_host: api.internal.example\n");
+    let ep = endpoint(&p).unwrap().unwrap();
+    let req = build_request(&p, &ep, Bytes::new(), &HeaderMap::new(), false);
+    assert_eq!(req.headers["host"], "api.internal.example");
+    assert_eq!(
+        req.origin.host, "10.1.2.3",
+        "the connection still goes to the URL"
+    );
+    for (written, url) in [
+        (
+            "api.example.com",
+            "https://api.example.com:443/v1/chat/completions",
+        ),
+        (
+            "api.example.com:443",
+            "https://api.example.com:443/v1/chat/completions",
+        ),
+        (
+            "127.0.0.1:11434",
+            "http://127.0.0.1:11434/v1/chat/completions",
+        ),
+        (
+            "http://127.0.0.1:9000/api",
+            "http://127.0.0.1:9000/api/chat/completions",
+        ),
+    ] {
+        let (got, _) = target(&format!(
+            "  - model: ollama/llama3\n    endpoint: {written}\n"
+        ));
+        assert_eq!(got, url, "{written}");
+    }
+}
+
+#[test]
 fn ollama_needs_base_url_and_gets_v1() {
     assert!(requires_base_url("ollama"));
     let (url, auth) = target("  - model: ollama/llama3\n    base_url: http://127.0.0.1:11434\n");
@@ -218,7 +310,13 @@ fn every_table_entry_is_covered() {
             "moonshotai",
             "zhipu",
             "qwen",
+            "dashscope",
+            "xiaomi",
+            "digitalocean",
+            "vercel",
+            "edenai",
             "ollama",
+            "plano",
             "vllm",
             "azure_openai",
             "mock"

@@ -1,8 +1,11 @@
 //! The entry points: [`load_str`] and [`load_file`].
 
+use super::aliases::convert_aliases;
 use super::env::parse_dotenv;
-use super::listeners::convert_listeners;
+use super::listeners::{convert_listeners, listener_max_retries};
 use super::locate::diagnose;
+use super::max_retries::listener_retry_policy;
+use super::plano::ignored_sections;
 use super::providers::convert_provider;
 use super::raw::RawConfig;
 use super::report::{index, Pos, Report};
@@ -40,15 +43,7 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
     };
     let mut rep = Report::default();
     let version = raw.version.as_ref().map(super::fields::text);
-    for (name, v) in raw.ignored_sections() {
-        rep.warn(
-            name,
-            Pos::at(v),
-            format!(
-                "`{name}` is a Plano section that switchback does not implement; it is ignored"
-            ),
-        );
-    }
+    let connect_override = ignored_sections(&mut rep, &raw);
     let listeners = convert_listeners(&mut rep, &raw.listeners);
 
     let (root, list) = match (&raw.model_providers, &raw.llm_providers) {
@@ -92,6 +87,14 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
         ),
     }
     check_entries(&mut rep, &entries);
+    let aliases = convert_aliases(&mut rep, &raw.model_aliases, &entries);
+    let max_retries = listener_max_retries(&listeners);
+    for e in &mut entries {
+        apply_listener_defaults(&mut e.provider, max_retries);
+        if let (Some(d), false) = (connect_override, e.connect_written) {
+            e.provider.timeouts.connect = d;
+        }
+    }
 
     if !rep.errors.is_empty() {
         sort(&mut rep.errors);
@@ -103,9 +106,19 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
             version,
             listeners,
             providers: entries.into_iter().map(|e| e.provider).collect(),
+            aliases,
         },
         warnings: rep.warnings,
     })
+}
+
+/// A provider entry without a `retry_policy` gets the one the model listener's
+/// `max_retries` maps to (spec §10); an entry's own policy wins.
+fn apply_listener_defaults(p: &mut super::Provider, max_retries: Option<u32>) {
+    if let (None, Some(n)) = (&p.retry_policy, max_retries) {
+        p.retry_policy = Some(listener_retry_policy(n));
+        p.policy_origin = super::PolicyOrigin::ListenerMaxRetries(n);
+    }
 }
 
 /// Orders findings by line so they read top to bottom (stable for equal lines).

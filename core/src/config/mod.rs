@@ -1,23 +1,32 @@
 //! Plano-compatible YAML configuration (spec §3, §4): parsing, variable expansion,
 //! validation with YAML paths and lines, and the typed result.
 
+mod aliases;
 mod duration;
 mod env;
+mod explain;
 mod fields;
 mod listeners;
 mod load;
 mod locate;
+mod max_retries;
+mod plano;
 mod providers;
 mod raw;
 mod report;
 mod retry;
+mod schema;
 mod status_codes;
 mod types;
 mod validate;
 
 pub use duration::parse_duration;
-pub use listeners::{DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_TIMEOUT};
+pub use explain::explain;
+pub use listeners::{DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_TIMEOUT, IMPLICIT_LISTENER};
 pub use load::{load_file, load_str};
+pub use max_retries::{
+    listener_retry_policy, ENVOY_BACKOFF_BASE, ENVOY_BACKOFF_MAX, ENVOY_PER_TRY_TIMEOUT,
+};
 pub use providers::{interface_for_prefix, MOCK_KINDS};
 pub use types::*;
 

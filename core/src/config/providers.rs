@@ -5,7 +5,8 @@ use super::fields::{boolean, duration, int_in, text};
 use super::raw::{RawProvider, Scalar, S};
 use super::report::{join, Pos, Report};
 use super::retry::{convert_policy, is_model_name, PolicyUses};
-use super::{Interface, MockSettings, Provider, Secret, Timeouts};
+use super::{Interface, MockSettings, PolicyOrigin, Provider, Secret, Timeouts};
+use crate::upstream::{parse_base_url, UrlError};
 use std::time::Duration;
 
 use crate::anthropic::DEFAULT_MAX_TOKENS;
@@ -29,6 +30,11 @@ const INTERFACES: &[(&str, Interface)] = &[
     ("xiaomi", Interface::OpenAi),
     ("digitalocean", Interface::OpenAi),
     ("vercel", Interface::OpenAi),
+    ("edenai", Interface::OpenAi),
+    ("plano", Interface::OpenAi),
+    // Refused below with the reason (a ChatGPT subscription sign-in); listed so the
+    // value is not reported as unknown.
+    ("chatgpt", Interface::OpenAi),
 ];
 
 /// A converted entry and what the cross-entry checks need to know about it.
@@ -43,6 +49,9 @@ pub(crate) struct Entry {
     pub uses: Option<PolicyUses>,
     /// Whether `access_key` was written (even if it expanded to nothing).
     pub key_written: bool,
+    /// Whether `timeouts.connect` was written (else `overrides.upstream_connect_timeout`
+    /// may set it).
+    pub connect_written: bool,
 }
 
 /// Converts one entry at `path`; `None` when `model` is missing or malformed.
@@ -78,18 +87,43 @@ pub(crate) fn convert_provider(
     let prefix = super::model_prefix(&model).to_string();
     let is_mock = prefix == "mock";
 
-    for (name, v) in [
-        ("http_host", &r.http_host),
-        ("routing_preferences", &r.routing_preferences),
-    ] {
-        if let Some(v) = v {
-            rep.warn(
-                join(path, name),
-                Pos::at(v),
-                format!("`{name}` is a Plano setting that switchback does not use; it is ignored"),
-            );
+    if let Some(v) = &r.routing_preferences {
+        let p = join(path, "routing_preferences");
+        super::schema::check_shape(rep, v, &p, &super::schema::PROVIDER_ROUTING_PREFERENCES);
+        rep.warn(
+            &p,
+            Pos::at(v),
+            super::plano::ignored(&p, "switchback does not choose models by preference; requests reach this entry when they name its model (or its name, or an alias of it)"),
+        );
+    }
+    if let Some(reason) = unsupported_prefix(&prefix) {
+        rep.error(join(path, "model"), Pos::at(model_v), reason);
+        return None;
+    }
+    let wildcard = super::is_wildcard_model(&model);
+    if wildcard {
+        for (key, v, why) in [
+            ("default", &r.default, "a wildcard entry cannot be the default provider (Plano refuses it too): a request for an unknown model would have no model id to send. Make an exact entry the default"),
+            ("name", &r.name, "a wildcard entry stands for many models, so a `name` would not say which one to send; give the name to an exact entry, or use `model_aliases`"),
+        ] {
+            if let Some(v) = v {
+                rep.error(join(path, key), Pos::at(v), format!("`{key}` on `{model}`: {why}"));
+            }
         }
     }
+    let http_host = r.http_host.as_ref().filter(|_| !is_mock).and_then(|v| {
+        let host = text(v).trim().to_string();
+        if !host.is_empty() && http::HeaderValue::from_str(&host).is_ok() && !host.contains(['/', ' ']) {
+            Some(host)
+        } else {
+            rep.error(
+                join(path, "http_host"),
+                Pos::at(v),
+                "`http_host` must be a host name (optionally with `:port`), e.g. `api.example.com`; it is sent upstream as the `Host` header",
+            );
+            None
+        }
+    });
 
     let name = r.name.as_ref().map(text);
     let default = r
@@ -119,7 +153,12 @@ pub(crate) fn convert_provider(
     let mut access_key = None;
     let mut base_url = None;
     if is_mock {
-        for (name, v) in [("access_key", &r.access_key), ("base_url", &r.base_url)] {
+        for (name, v) in [
+            ("access_key", &r.access_key),
+            ("base_url", &r.base_url),
+            ("endpoint", &r.endpoint),
+            ("http_host", &r.http_host),
+        ] {
             if let Some(v) = v {
                 rep.warn(
                     join(path, name),
@@ -136,29 +175,42 @@ pub(crate) fn convert_provider(
                 .filter(|k| !k.is_empty())
                 .map(Secret::new);
         }
-        if let Some(v) = &r.base_url {
-            let p = join(path, "base_url");
-            if let Some(url) = expand_field(rep, v, &p, path, env) {
-                if check_url(&url) {
-                    base_url = Some(url);
-                } else {
-                    rep.error(
-                        &p,
-                        Pos::at(v),
-                        format!("`base_url` (`{}` as written) must be an http:// or https:// URL with a host, e.g. https://api.example.com/v1", text(v)),
-                    );
+        match (&r.base_url, &r.endpoint) {
+            (Some(_), Some(e)) => rep.error(
+                join(path, "endpoint"),
+                Pos::at(e),
+                "both `base_url` and `endpoint` (its older spelling) are set; keep only `base_url`",
+            ),
+            (Some(v), None) => {
+                let p = join(path, "base_url");
+                if let Some(url) = expand_field(rep, v, &p, path, env) {
+                    base_url = checked_url(rep, &url, v, &p, "base_url");
                 }
             }
-        } else if requires_base_url(&prefix) {
-            rep.error(
+            (None, Some(v)) => {
+                let p = join(path, "endpoint");
+                if let Some(e) = expand_field(rep, v, &p, path, env) {
+                    base_url = checked_url(rep, &endpoint_url(&e), v, &p, "endpoint");
+                }
+            }
+            (None, None) if requires_base_url(&prefix) => rep.error(
                 join(path, "base_url"),
                 Pos::at(model_v),
-                format!("the `{prefix}` prefix has no public endpoint; set `base_url` to your server's URL (e.g. http://127.0.0.1:11434 for a local ollama)"),
-            );
+                missing_base_url(&prefix),
+            ),
+            (None, None) => {}
         }
     }
 
     let interface = match &r.provider_interface {
+        Some(v) if text(v) == "chatgpt" => {
+            rep.error(
+                join(path, "provider_interface"),
+                Pos::at(v),
+                CHATGPT_REFUSAL,
+            );
+            Interface::OpenAi
+        }
         Some(v) if is_mock => {
             rep.error(
                 join(path, "provider_interface"),
@@ -203,6 +255,10 @@ pub(crate) fn convert_provider(
     }
 
     let mut timeouts = Timeouts::default();
+    let connect_written = r
+        .timeouts
+        .as_ref()
+        .is_some_and(|t| t.value.connect.is_some());
     if let Some(t) = &r.timeouts {
         let tp = join(path, "timeouts");
         for (name, v, slot) in [
@@ -231,22 +287,31 @@ pub(crate) fn convert_provider(
         policy
     });
 
+    let policy_origin = if retry_policy.is_some() {
+        PolicyOrigin::Written
+    } else {
+        PolicyOrigin::None
+    };
+    let provider = Provider {
+        model,
+        name,
+        access_key,
+        base_url,
+        http_host,
+        interface,
+        default,
+        passthrough_auth,
+        default_max_tokens,
+        headers,
+        retry_policy,
+        policy_origin,
+        timeouts,
+        mock,
+        line,
+    };
+    check_endpoint(rep, &provider, r, path, pos);
     Some(Entry {
-        provider: Provider {
-            model,
-            name,
-            access_key,
-            base_url,
-            interface,
-            default,
-            passthrough_auth,
-            default_max_tokens,
-            headers,
-            retry_policy,
-            timeouts,
-            mock,
-            line,
-        },
+        provider,
         path: path.to_string(),
         pos,
         model_pos: Pos::at(model_v),
@@ -254,6 +319,7 @@ pub(crate) fn convert_provider(
         default_pos: r.default.as_ref().map(Pos::at).unwrap_or(pos),
         uses,
         key_written: r.access_key.is_some(),
+        connect_written,
     })
 }
 
@@ -347,15 +413,122 @@ fn expand_field(
     }
 }
 
-fn check_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(rest) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-            !host.is_empty() && !host.starts_with(':') && !url.contains(char::is_whitespace)
-        }
-        None => false,
+/// The URL the older `endpoint` spelling stands for: a full URL as it is; `host:443` or
+/// a bare `host` as `https://host` (a credential is never sent in clear text by
+/// default); `host:port` as `http://host:port` (a local server).
+fn endpoint_url(endpoint: &str) -> String {
+    let e = endpoint.trim();
+    if e.contains("://") {
+        return e.to_string();
+    }
+    match e.rsplit_once(':') {
+        Some((host, "443")) => format!("https://{host}"),
+        Some(_) => format!("http://{e}"),
+        None => format!("https://{e}"),
+    }
+}
+
+/// Checks a provider URL exactly as the gateway will parse it, so `check` refuses what
+/// `serve` would. The message shows the value as written, never the expanded one (it
+/// may hold a secret).
+fn checked_url(
+    rep: &mut Report,
+    url: &str,
+    v: &S<Scalar>,
+    path: &str,
+    key: &str,
+) -> Option<String> {
+    let why = match parse_base_url(url) {
+        Ok(_) => return Some(url.to_string()),
+        Err(UrlError::UserInfo) => "must not carry `user:password@` credentials; set `access_key` (or `headers`) instead".to_string(),
+        Err(UrlError::Query) => "must not carry a `?query` (it cannot be joined with the API path); put a key in `access_key` or a header in `headers`".to_string(),
+        Err(UrlError::Fragment) => "must not carry a `#fragment`".to_string(),
+        Err(UrlError::UnsupportedScheme(_)) => "must start with http:// or https://".to_string(),
+        Err(UrlError::InvalidHost(_)) => "has no valid host name or IP address".to_string(),
+        Err(UrlError::InvalidPort(_)) => "has a port that is not a number from 1 to 65535".to_string(),
+        Err(UrlError::InvalidPath(_)) => "has a path with characters that cannot be sent on an HTTP request line".to_string(),
+    };
+    rep.error(
+        path,
+        Pos::at(v),
+        format!(
+            "`{key}` (`{}` as written) {why}, e.g. https://api.example.com/v1",
+            redacted(&text(v))
+        ),
+    );
+    None
+}
+
+/// A URL as written with what may be a credential masked: the `user:password@` part and
+/// the query.
+fn redacted(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_string(),
+    };
+    let path = match path.split_once('?') {
+        Some((p, _)) => format!("{p}?***"),
+        None => path.to_string(),
+    };
+    if scheme.is_empty() {
+        format!("{authority}{path}")
+    } else {
+        format!("{scheme}://{authority}{path}")
+    }
+}
+
+/// What a `chatgpt` entry needs that switchback does not have.
+const CHATGPT_REFUSAL: &str = "`chatgpt` models are reached through a ChatGPT subscription: Plano signs in with the Codex CLI's tokens and sends ChatGPT account headers to chatgpt.com's Codex backend. switchback implements no such sign-in; use an `openai/...` entry with an API key instead";
+
+/// Why a prefix is refused, for prefixes that need a flow switchback does not implement.
+fn unsupported_prefix(prefix: &str) -> Option<&'static str> {
+    match prefix {
+        "chatgpt" => Some(CHATGPT_REFUSAL),
+        "amazon_bedrock" => Some("`amazon_bedrock` models need Bedrock's Converse API and AWS SigV4 request signing, which switchback does not implement yet; until then, reach the model through an OpenAI-compatible gateway with its own prefix, `base_url` and `provider_interface: openai`"),
+        _ => None,
+    }
+}
+
+/// The sentence for an entry whose prefix has no public endpoint.
+fn missing_base_url(prefix: &str) -> String {
+    match prefix {
+        "ollama" => "the `ollama` prefix has no public endpoint; set `base_url` to your ollama server, e.g. http://127.0.0.1:11434".to_string(),
+        "azure_openai" => "the `azure_openai` prefix needs your resource's URL; set `base_url`, e.g. https://NAME.openai.azure.com".to_string(),
+        "vllm" | "plano" => format!("the `{prefix}` prefix names a server you run, which has no public endpoint; set `base_url` to its URL, e.g. http://127.0.0.1:8000"),
+        _ => format!("`{prefix}` is not a provider prefix switchback knows (docs/providers.md lists them), so it has no public endpoint; set `base_url` to the server's URL (and `provider_interface` if it is not OpenAI-compatible)"),
+    }
+}
+
+/// Builds the entry's endpoint as the gateway will (spec §10: `check` and `serve` agree),
+/// reporting what cannot be built. A wildcard entry is checked with a sample model id,
+/// since each request names its own.
+fn check_endpoint(rep: &mut Report, p: &Provider, r: &RawProvider, path: &str, pos: Pos) {
+    let url_written = r.base_url.is_some() || r.endpoint.is_some();
+    if p.base_url.is_none() && (url_written || requires_base_url(p.prefix())) {
+        return; // already reported
+    }
+    let sample;
+    let p = if p.is_wildcard() {
+        sample = Provider {
+            model: format!("{}/model", p.prefix()),
+            ..p.clone()
+        };
+        &sample
+    } else {
+        p
+    };
+    if let Err(e) = crate::provider::endpoint(p) {
+        let (key, at) = match (&r.base_url, &r.endpoint) {
+            (Some(v), _) => ("base_url", Pos::at(v)),
+            (None, Some(v)) => ("endpoint", Pos::at(v)),
+            (None, None) => ("model", r.model.as_ref().map(Pos::at).unwrap_or(pos)),
+        };
+        rep.error(
+            join(path, key),
+            at,
+            format!("{e}; fix the entry so the gateway can build its upstream URL"),
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! such error, instead of stopping the whole parse at the first one. Only the shape of
 //! the document (a list where a mapping belongs, an unknown key) stops the parse.
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::fmt;
@@ -111,32 +111,34 @@ pub(crate) struct RawConfig {
     pub listeners: Opt<RawListeners>,
     pub model_providers: Opt<Vec<S<RawProvider>>>,
     pub llm_providers: Opt<Vec<S<RawProvider>>>,
-    // Plano sections that switchback does not implement: accepted and ignored, with a warning.
-    pub agents: Opt<IgnoredAny>,
-    pub filters: Opt<IgnoredAny>,
-    pub endpoints: Opt<IgnoredAny>,
-    pub model_aliases: Opt<IgnoredAny>,
-    pub overrides: Opt<IgnoredAny>,
-    pub system_prompt: Opt<IgnoredAny>,
-    pub prompt_targets: Opt<IgnoredAny>,
-    pub prompt_guards: Opt<IgnoredAny>,
-    pub ratelimits: Opt<IgnoredAny>,
-    pub tracing: Opt<IgnoredAny>,
-    pub mode: Opt<IgnoredAny>,
-    pub routing: Opt<IgnoredAny>,
-    pub routing_preferences: Opt<IgnoredAny>,
-    pub state_storage: Opt<IgnoredAny>,
+    pub model_aliases: Opt<RawMap<RawAlias>>,
+    /// Plano's `overrides`: one key is honoured, the rest are named in warnings.
+    pub overrides: Opt<RawNode>,
+    // Plano sections that switchback does not implement: checked against Plano's schema,
+    // then ignored with a warning (see `plano.rs`).
+    pub agents: Opt<RawNode>,
+    pub filters: Opt<RawNode>,
+    pub endpoints: Opt<RawNode>,
+    pub system_prompt: Opt<RawNode>,
+    pub prompt_targets: Opt<RawNode>,
+    pub prompt_guards: Opt<RawNode>,
+    pub ratelimits: Opt<RawNode>,
+    pub tracing: Opt<RawNode>,
+    pub mode: Opt<RawNode>,
+    pub routing: Opt<RawNode>,
+    pub routing_preferences: Opt<RawNode>,
+    pub state_storage: Opt<RawNode>,
+    pub prompt_caching: Opt<RawNode>,
+    pub model_metrics_sources: Opt<RawNode>,
 }
 
 impl RawConfig {
-    /// The ignored Plano sections that are present, with their names.
-    pub(crate) fn ignored_sections(&self) -> Vec<(&'static str, &S<IgnoredAny>)> {
+    /// The ignored Plano sections that are present, with their names, in schema order.
+    pub(crate) fn ignored_sections(&self) -> Vec<(&'static str, &S<RawNode>)> {
         let all = [
             ("agents", &self.agents),
             ("filters", &self.filters),
             ("endpoints", &self.endpoints),
-            ("model_aliases", &self.model_aliases),
-            ("overrides", &self.overrides),
             ("system_prompt", &self.system_prompt),
             ("prompt_targets", &self.prompt_targets),
             ("prompt_guards", &self.prompt_guards),
@@ -146,11 +148,80 @@ impl RawConfig {
             ("routing", &self.routing),
             ("routing_preferences", &self.routing_preferences),
             ("state_storage", &self.state_storage),
+            ("prompt_caching", &self.prompt_caching),
+            ("model_metrics_sources", &self.model_metrics_sources),
         ];
         all.into_iter()
             .filter_map(|(n, v)| v.as_ref().map(|v| (n, v)))
             .collect()
     }
+}
+
+/// Any YAML value, with the position of every node kept: the form of the Plano sections
+/// switchback checks against Plano's schema but does not otherwise read.
+#[derive(Debug)]
+pub(crate) enum RawNode {
+    Map(Vec<(S<String>, S<RawNode>)>),
+    Seq(Vec<S<RawNode>>),
+    Scalar(Scalar),
+}
+
+impl<'de> Deserialize<'de> for RawNode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawNode;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<RawNode, E> {
+                Ok(RawNode::Scalar(Scalar::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<RawNode, E> {
+                Ok(RawNode::Scalar(Scalar::Int(i128::from(v))))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<RawNode, E> {
+                Ok(RawNode::Scalar(Scalar::Int(i128::from(v))))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<RawNode, E> {
+                Ok(RawNode::Scalar(Scalar::Float(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<RawNode, E> {
+                Ok(RawNode::Scalar(Scalar::Str(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<RawNode, E> {
+                Ok(RawNode::Scalar(Scalar::Str(v)))
+            }
+            fn visit_unit<E>(self) -> Result<RawNode, E> {
+                Ok(RawNode::Scalar(Scalar::Str(String::new())))
+            }
+            fn visit_none<E>(self) -> Result<RawNode, E> {
+                Ok(RawNode::Scalar(Scalar::Str(String::new())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<RawNode, A::Error> {
+                let mut out = Vec::new();
+                while let Some(x) = a.next_element()? {
+                    out.push(x);
+                }
+                Ok(RawNode::Seq(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<RawNode, A::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = a.next_key()? {
+                    out.push((k, a.next_value()?));
+                }
+                Ok(RawNode::Map(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One `model_aliases` entry: `alias_name: {target: provider/model}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAlias {
+    pub target: Opt<Scalar>,
 }
 
 /// `listeners:` in its list form or Plano's legacy mapping form.
@@ -197,6 +268,13 @@ pub(crate) struct RawListener {
     pub address: Opt<Scalar>,
     pub port: Opt<Scalar>,
     pub timeout: Opt<Scalar>,
+    /// Plano's Envoy route retries, mapped onto a `retry_policy` (`max_retries.rs`).
+    pub max_retries: Opt<Scalar>,
+    // Plano keys of prompt and agent listeners; on a model listener filters are refused.
+    pub router: Opt<RawNode>,
+    pub agents: Opt<RawNode>,
+    pub input_filters: Opt<RawNode>,
+    pub output_filters: Opt<RawNode>,
 }
 
 /// One entry of Plano's legacy `listeners: {egress_traffic: {...}}` form.
@@ -225,9 +303,12 @@ pub(crate) struct RawProvider {
     pub retry_policy: Opt<RawRetryPolicy>,
     pub timeouts: Opt<RawTimeouts>,
     pub mock: Opt<RawMock>,
+    /// The `Host` header sent upstream (Plano's `http_host`).
+    pub http_host: Opt<Scalar>,
+    /// The older spelling of `base_url`: `host:port`, `http://host:port` or a full URL.
+    pub endpoint: Opt<Scalar>,
     // Plano fields switchback does not use: accepted and ignored, with a warning.
-    pub http_host: Opt<IgnoredAny>,
-    pub routing_preferences: Opt<IgnoredAny>,
+    pub routing_preferences: Opt<RawNode>,
 }
 
 /// `timeouts:` on a provider.

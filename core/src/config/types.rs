@@ -15,6 +15,29 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     /// Model providers, in file order (the order matters for candidate selection, spec §4.3).
     pub providers: Vec<Provider>,
+    /// `model_aliases`, in file order; every target is a provider entry's `model`.
+    pub aliases: Vec<ModelAlias>,
+}
+
+/// One `model_aliases` entry (spec §10): requests for `name` go to the entry whose
+/// `model` is `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelAlias {
+    pub name: String,
+    /// The full `model` of the provider entry the alias stands for.
+    pub target: String,
+}
+
+/// Where a provider entry's effective `retry_policy` came from (shown by `check --explain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyOrigin {
+    /// Written on the entry.
+    Written,
+    /// Mapped from the model listener's `max_retries: N` (Plano's Envoy route retries),
+    /// because the entry has no `retry_policy` of its own.
+    ListenerMaxRetries(u32),
+    /// None: the upstream answer passes through unchanged.
+    None,
 }
 
 /// One `type: model` listener.
@@ -25,6 +48,8 @@ pub struct Listener {
     pub port: u16,
     /// The overall deadline of one request, retries and waits included (spec §3.1).
     pub timeout: Duration,
+    /// Plano's `max_retries`, already applied to the providers (spec §10).
+    pub max_retries: Option<u32>,
 }
 
 /// The wire protocol a provider entry speaks.
@@ -114,8 +139,11 @@ pub struct Provider {
     /// An alias clients may use instead of `model`.
     pub name: Option<String>,
     pub access_key: Option<Secret>,
-    /// `base_url` as written (after variable expansion), if any.
+    /// `base_url` as written (after variable expansion), or the URL the older `endpoint`
+    /// spelling stands for, if any.
     pub base_url: Option<String>,
+    /// The `Host` header sent upstream instead of the URL's host (Plano's `http_host`).
+    pub http_host: Option<String>,
     /// The wire protocol, resolved from `provider_interface` or the prefix.
     pub interface: Interface,
     pub default: bool,
@@ -127,6 +155,8 @@ pub struct Provider {
     pub headers: Vec<(String, Secret)>,
     /// `None`: no retries at all, the upstream answer passes through (spec §3.2).
     pub retry_policy: Option<RetryPolicy>,
+    /// Whether `retry_policy` was written or mapped from the listener's `max_retries`.
+    pub policy_origin: PolicyOrigin,
     pub timeouts: Timeouts,
     /// Only for `mock/` models.
     pub mock: MockSettings,
@@ -139,6 +169,11 @@ impl Provider {
     pub fn prefix(&self) -> &str {
         model_prefix(&self.model)
     }
+    /// Whether `model` is a wildcard (`openai/*`): it routes every `openai/<id>` request
+    /// that no exact entry takes (spec §10).
+    pub fn is_wildcard(&self) -> bool {
+        is_wildcard_model(&self.model)
+    }
     /// The part of `model` after the first `/`: what the upstream is asked for.
     pub fn model_id(&self) -> &str {
         self.model
@@ -146,6 +181,11 @@ impl Provider {
             .map(|(_, id)| id)
             .unwrap_or(&self.model)
     }
+}
+
+/// Whether a `prefix/model-id` string is a wildcard entry's: `prefix/*`.
+pub fn is_wildcard_model(model: &str) -> bool {
+    model.split_once('/').is_some_and(|(_, id)| id == "*")
 }
 
 /// The provider prefix of a `prefix/model-id` string (the whole string if it has no `/`).

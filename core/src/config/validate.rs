@@ -76,7 +76,19 @@ fn check_policy_uses(
 ) {
     let me = &e.provider;
     for (model, path, pos) in &uses.fallbacks {
-        if !entries.iter().any(|o| &o.provider.model == model) {
+        if super::is_wildcard_model(model) {
+            rep.error(
+                path,
+                *pos,
+                format!("fallback model `{model}` is a wildcard; a fallback must name one model, e.g. `{}/gpt-4o`", model_prefix(model)),
+            );
+            continue;
+        }
+        let covered = |o: &Entry| {
+            o.provider.model == *model
+                || (o.provider.is_wildcard() && o.provider.prefix() == model_prefix(model))
+        };
+        if !entries.iter().any(covered) {
             rep.warn(
                 path,
                 *pos,
@@ -85,12 +97,18 @@ fn check_policy_uses(
         }
     }
     let prefix = me.prefix();
-    let has_other_prefix = entries
+    // The models a failover can pick: exact entries, and fallbacks a wildcard covers
+    // (a wildcard entry itself names no model to fail over to).
+    let mut reachable: Vec<&str> = entries
         .iter()
-        .any(|o| model_prefix(&o.provider.model) != prefix);
-    let has_same_prefix = entries
+        .filter(|o| !o.provider.is_wildcard())
+        .map(|o| o.provider.model.as_str())
+        .collect();
+    reachable.extend(uses.fallbacks.iter().map(|(m, _, _)| m.as_str()));
+    let has_other_prefix = reachable.iter().any(|m| model_prefix(m) != prefix);
+    let has_same_prefix = reachable
         .iter()
-        .any(|o| o.provider.model != me.model && model_prefix(&o.provider.model) == prefix);
+        .any(|m| *m != me.model && model_prefix(m) == prefix);
     let mut warned_different = false;
     let mut warned_same = false;
     let all = uses.strategies.iter().chain(uses.latency_strategy.iter());

@@ -41,11 +41,12 @@ use crate::block_table::{BlockKey, BlockTable, LatencyTrigger};
 use crate::classify::{Failure, RuleRef, TransportFailure};
 use crate::config::{BlockApplyTo, Interface, LatencyMeasure, Provider, RetryPolicy};
 use crate::errors;
-use crate::gateway::{Gateway, ProviderId, RequestContext};
+use crate::gateway::{ProviderId, RequestContext};
 use crate::mock::{self, MockStep};
 use crate::provider;
 use crate::request_body::{self, ChatRequestInfo};
 use crate::response::{relayable_headers, set_attempt_headers, set_request_id, ClientResponse};
+use crate::routing::Targets;
 use relay::StreamRelay;
 use select::Blocks;
 
@@ -137,7 +138,7 @@ enum State {
 /// One client request's retry and relay decisions. See the module docs for the contract.
 #[derive(Debug)]
 pub struct RetryMachine {
-    gw: Arc<Gateway>,
+    gw: Arc<Targets>,
     req: ChatRequest,
     started_at: Instant,
     deadline: Instant,
@@ -161,7 +162,7 @@ pub struct RetryMachine {
 impl RetryMachine {
     /// A machine for one routed request. `ctx.random` seeds its jitter, so the same
     /// seed and the same events give the same actions.
-    pub fn new(gw: Arc<Gateway>, req: ChatRequest, ctx: RequestContext) -> RetryMachine {
+    pub fn new(gw: Arc<Targets>, req: ChatRequest, ctx: RequestContext) -> RetryMachine {
         RetryMachine {
             gw,
             req,

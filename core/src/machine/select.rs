@@ -4,7 +4,8 @@ use std::time::Instant;
 
 use crate::block_table::BlockTable;
 use crate::config::{model_prefix, RetryPolicy, Strategy};
-use crate::gateway::{Gateway, ProviderId};
+use crate::gateway::ProviderId;
+use crate::routing::Targets;
 
 /// The result of looking for a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +46,7 @@ impl Blocks<'_> {
 /// first in their order, then the config's other entries in file order; each once,
 /// never `primary`, never one in `tried`, only those that fit `strategy`.
 pub fn failover_candidates(
-    gw: &Gateway,
+    gw: &Targets,
     policy: &RetryPolicy,
     primary: ProviderId,
     strategy: Strategy,
@@ -78,7 +79,7 @@ pub fn failover_candidates(
 /// no pushback block, the one whose latency block ends first (latency blocks never
 /// leave a request without a target); else the one whose pushback block ends first,
 /// to be waited for.
-pub fn pick_from(gw: &Gateway, blocks: &Blocks<'_>, candidates: &[ProviderId]) -> Pick {
+pub fn pick_from(gw: &Targets, blocks: &Blocks<'_>, candidates: &[ProviderId]) -> Pick {
     let model = |id: ProviderId| gw.provider(id).model.as_str();
     if let Some(&id) = candidates
         .iter()
@@ -112,7 +113,7 @@ pub fn pick_from(gw: &Gateway, blocks: &Blocks<'_>, candidates: &[ProviderId]) -
 
 /// The target of a retry under `strategy` after `failed` failed.
 pub fn pick_retry(
-    gw: &Gateway,
+    gw: &Targets,
     policy: &RetryPolicy,
     blocks: &Blocks<'_>,
     primary: ProviderId,
@@ -137,7 +138,7 @@ pub fn pick_retry(
 /// `default_strategy`, a latency-blocked one per `on_high_latency.strategy`; the
 /// primary stays a candidate to wait for when nothing else is free.
 pub fn pick_first(
-    gw: &Gateway,
+    gw: &Targets,
     policy: &RetryPolicy,
     blocks: &Blocks<'_>,
     primary: ProviderId,

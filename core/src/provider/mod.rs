@@ -124,6 +124,15 @@ pub fn build_request(
             HeaderValue::from_static(ANTHROPIC_VERSION),
         );
     }
+    if let Some(host) = provider
+        .http_host
+        .as_deref()
+        .and_then(|h| HeaderValue::from_str(h).ok())
+    {
+        // Plano's `http_host`: the `Host` header the upstream sees; the connection (and
+        // TLS name) still go to the URL's host.
+        headers.insert(http::header::HOST, host);
+    }
     for (name, value) in &provider.headers {
         if let (Ok(n), Ok(mut v)) = (
             HeaderName::from_bytes(name.as_bytes()),

@@ -45,9 +45,12 @@ const fn spec(
 use AuthStyle::{ApiKey, Bearer, XApiKey};
 use Interface::{Anthropic, AzureOpenAi, Mock, OpenAi};
 
-/// Every known prefix. Unknown prefixes are OpenAI-compatible unless `provider_interface`
+/// Every known prefix. The public roots come from each provider's API documentation; the
+/// ones Plano serves without `base_url` match Plano's endpoint table (katanemo/plano
+/// `config/envoy.template.yaml` and `cli/planoai/defaults.py`), except where a comment
+/// says why not. Unknown prefixes are OpenAI-compatible unless `provider_interface`
 /// says otherwise, authenticate with a bearer token, and require `base_url`.
-pub const PROVIDERS: [ProviderSpec; 16] = [
+pub const PROVIDERS: [ProviderSpec; 22] = [
     spec("openai", OpenAi, Some("https://api.openai.com/v1"), Bearer),
     spec(
         "anthropic",
@@ -105,7 +108,50 @@ pub const PROVIDERS: [ProviderSpec; 16] = [
         Some("https://dashscope-intl.aliyuncs.com/compatible-mode/v1"),
         Bearer,
     ),
+    // Alibaba Cloud Model Studio's international OpenAI-compatible root, as for `qwen`.
+    spec(
+        "dashscope",
+        OpenAi,
+        Some("https://dashscope-intl.aliyuncs.com/compatible-mode/v1"),
+        Bearer,
+    ),
+    // Xiaomi MiMo's OpenAI-compatible API (Plano's envoy.template.yaml cluster
+    // api.xiaomimimo.com; platform.xiaomimimo.com docs).
+    spec(
+        "xiaomi",
+        OpenAi,
+        Some("https://api.xiaomimimo.com/v1"),
+        Bearer,
+    ),
+    // DigitalOcean Gradient serverless inference (Plano's cluster inference.do-ai.run;
+    // docs.digitalocean.com/products/gradient-ai-platform).
+    spec(
+        "digitalocean",
+        OpenAi,
+        Some("https://inference.do-ai.run/v1"),
+        Bearer,
+    ),
+    // Vercel AI Gateway's OpenAI-compatible API (Plano's cli/planoai/defaults.py;
+    // vercel.com/docs/ai-gateway).
+    spec(
+        "vercel",
+        OpenAi,
+        Some("https://ai-gateway.vercel.sh/v1"),
+        Bearer,
+    ),
+    // Eden AI's v3 LLM endpoint, POST /v3/llm/chat/completions
+    // (docs.edenai.co/v3/quickstart/first-llm-call). Plano's defaults.py names
+    // https://api.edenai.run/v3, whose /v3/chat/completions Eden AI does not document.
+    spec(
+        "edenai",
+        OpenAi,
+        Some("https://api.edenai.run/v3/llm"),
+        Bearer,
+    ),
     spec("ollama", OpenAi, None, Bearer),
+    // Plano's own hosted models (Arch-Function, Plano-Orchestrator): Plano requires a
+    // `base_url` for them too.
+    spec("plano", OpenAi, None, Bearer),
     spec("vllm", OpenAi, None, Bearer),
     spec("azure_openai", AzureOpenAi, None, ApiKey),
     spec("mock", Mock, None, AuthStyle::None),
@@ -139,3 +185,16 @@ pub fn auth_style(interface: Interface) -> AuthStyle {
         Mock => AuthStyle::None,
     }
 }
+
+/// Prefixes Plano knows that need a flow switchback does not implement, with the reason
+/// `check` gives (spec §10). They are refused, never sent somewhere as another protocol.
+pub const UNSUPPORTED: [(&str, &str); 2] = [
+    (
+        "chatgpt",
+        "a ChatGPT subscription sign-in (the Codex CLI's tokens and ChatGPT account headers)",
+    ),
+    (
+        "amazon_bedrock",
+        "Bedrock's Converse API and AWS SigV4 request signing",
+    ),
+];

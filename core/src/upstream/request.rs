@@ -11,9 +11,10 @@ use super::target::Origin;
 
 /// A fully built upstream HTTP request: where it goes and every byte it carries.
 ///
-/// `headers` are sent as given except for the framing headers the codec owns: any `Host`,
+/// `headers` are sent as given except for the framing headers the codec owns: any
 /// `Content-Length`, `Transfer-Encoding` and `Expect` in them are replaced (see
-/// [`Exchange::new`](super::Exchange::new)).
+/// [`Exchange::new`](super::Exchange::new)). A `Host` in them is kept (a provider's
+/// `http_host`); without one, `Host` is the origin's.
 #[derive(Debug, Clone)]
 pub struct UpstreamHttpRequest {
     /// Where the request goes; also the connection-pool key.
@@ -120,11 +121,13 @@ pub(super) fn encode(req: &UpstreamHttpRequest) -> Result<Encoded, ExchangeError
 /// The caller's headers with `Host` and the framing headers set by the codec.
 fn framed_headers(req: &UpstreamHttpRequest) -> Result<HeaderMap, ExchangeError> {
     let mut headers = req.headers.clone();
-    for name in [HOST, CONTENT_LENGTH, TRANSFER_ENCODING, EXPECT] {
+    for name in [CONTENT_LENGTH, TRANSFER_ENCODING, EXPECT] {
         headers.remove(name);
     }
-    let host = HeaderValue::from_str(&req.origin.host_header()).map_err(invalid)?;
-    headers.insert(HOST, host);
+    if !headers.contains_key(HOST) {
+        let host = HeaderValue::from_str(&req.origin.host_header()).map_err(invalid)?;
+        headers.insert(HOST, host);
+    }
     let sends_body =
         !req.body.is_empty() || matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
     if sends_body {

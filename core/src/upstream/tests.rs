@@ -556,6 +556,19 @@ fn nothing_after_the_end() {
 }
 
 #[test]
+fn a_host_header_from_the_caller_is_kept() {
+    // A provider's `http_host` reaches the wire as `Host`; the connection still goes to
+    // the origin.
+    let mut req = request(Method::POST, "/v1/chat/completions", b"{}");
+    req.headers
+        .insert("host", HeaderValue::from_static("internal.example"));
+    let mut exchange = Exchange::new(&req).unwrap();
+    let wire = String::from_utf8(transmitted(&mut exchange)).unwrap();
+    assert!(wire.contains("host: internal.example\r\n"), "{wire}");
+    assert_eq!(wire.matches("host:").count(), 1, "{wire}");
+}
+
+#[test]
 fn post_request_is_encoded_with_host_and_content_length() {
     let mut req = request(
         Method::POST,
@@ -567,8 +580,6 @@ fn post_request_is_encoded_with_host_and_content_length() {
     req.headers
         .insert("content-type", HeaderValue::from_static("application/json"));
     // Framing headers from the caller are replaced.
-    req.headers
-        .insert("host", HeaderValue::from_static("evil.test"));
     req.headers
         .insert("transfer-encoding", HeaderValue::from_static("chunked"));
     req.headers

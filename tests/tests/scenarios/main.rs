@@ -8,7 +8,7 @@
 //! HTTP/1.0 framing and its assertions, and its long waits scaled down.
 //!
 //! The scenarios live in one module per concern (`seed`, `transport`, `streaming`,
-//! `rules`, `disconnect`, `surface`, `limits`), on the shared `harness`.
+//! `rules`, `disconnect`, `surface`, `limits`, `plano`), on the shared `harness`.
 
 #![cfg_attr(
     not(any(feature = "smol", feature = "tokio")),
@@ -18,6 +18,7 @@
 mod disconnect;
 mod harness;
 mod limits;
+mod plano;
 mod rules;
 mod seed;
 mod streaming;
@@ -32,6 +33,11 @@ use limits::{
     all_blocked_answers_at_once, concurrent_requests_are_served_in_parallel,
     listener_deadline_bounds_request, malformed_http_400,
     no_policy_transport_error_is_gateway_error, slow_client_head_times_out,
+};
+use plano::{
+    plano_alias_routes_to_target, plano_exact_beats_wildcard, plano_fallback_through_wildcard,
+    plano_http_host_and_endpoint, plano_max_retries_retries_503_same_model,
+    plano_wildcard_routes_concrete_model,
 };
 use rules::{
     error_code_400_fails_over, passthrough_400_untouched, then_long_retry_after_fails_over_at_once,
@@ -104,5 +110,11 @@ scenarios! {
     no_policy_transport_error_is_gateway_error,
     concurrent_requests_are_served_in_parallel,
     slow_client_head_times_out,
+    plano_alias_routes_to_target,
+    plano_wildcard_routes_concrete_model,
+    plano_exact_beats_wildcard,
+    plano_max_retries_retries_503_same_model,
+    plano_fallback_through_wildcard,
+    plano_http_host_and_endpoint,
     malformed_http_400,
 }
