@@ -55,6 +55,9 @@ impl Wire {
         Self::with_limits(yaml, ServerLimits::default())
     }
 
+    /// The one real clock reading of these tests: after it, time moves only when a test
+    /// advances it.
+    #[allow(clippy::disallowed_methods)]
     fn with_limits(yaml: &str, limits: ServerLimits) -> Wire {
         let config = load_str(yaml, &|_| None).expect("config").config;
         let gw = Arc::new(Gateway::new(config).expect("gateway"));
