@@ -2,15 +2,19 @@
 //! `RetryMachine`, with no sockets, as a timed loop over many requests.
 //!
 //! Two variants per path: `machine` feeds pre-parsed upstream events (request routing, body
-//! inspection, the retry machine, the client response); `machine+codec` also encodes each
-//! upstream request and parses the raw upstream response bytes with the shared HTTP/1.1
-//! codec (`switchback_core::upstream::Exchange`), which is what a runtime does per request.
+//! inspection, the retry machine, the client response); `connection` drives the whole
+//! per-connection driver (`switchback_core::connection::Connection`) with raw bytes: the
+//! client's request through the server codec, the upstream request and response through the
+//! upstream codec, the client's response bytes out, on one keep-alive client connection
+//! with a pooled upstream connection. That is all the core does per request; a runtime adds
+//! only its socket calls.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use switchback_core::config::load_str;
+use switchback_core::connection::{Connection, ConnectionSettings, UpstreamAction, UpstreamInput};
 use switchback_core::gateway::{ClientRequest, Gateway, Reply, RequestContext};
 use switchback_core::machine::{Action, Event, Outcome, RetryMachine};
 use switchback_core::upstream::{Exchange, ExchangeEvent};
@@ -196,8 +200,75 @@ fn one_request(
     attempts
 }
 
+/// A client connection kept across requests, with the upstream slot answered from a
+/// script, as a runtime with a warm pool would.
+struct Wire {
+    conn: Connection,
+    now: Instant,
+    out: usize,
+}
+
+impl Wire {
+    fn new(gw: &Arc<Gateway>, now: Instant, wall: SystemTime) -> Wire {
+        let settings = ConnectionSettings {
+            limits: switchback_core::server::ServerLimits::default(),
+            request_timeout: Duration::from_secs(300),
+        };
+        Wire {
+            conn: Connection::new(Arc::clone(gw), settings, now, wall, 1),
+            now,
+            out: 0,
+        }
+    }
+
+    /// One request on the connection; returns the upstream attempts it made.
+    fn request(&mut self, client_bytes: &[u8], script: &Script) -> u32 {
+        let now = self.now;
+        self.conn.handle_client_input(now, client_bytes);
+        let mut attempts = 0u32;
+        loop {
+            while let Some(b) = self.conn.poll_client_transmit() {
+                let n = b.len();
+                self.out += n;
+                self.conn.handle_client_written(now, n);
+            }
+            let Some(action) = self.conn.poll_upstream_action() else {
+                break;
+            };
+            let UpstreamAction::Open { .. } = action else {
+                continue;
+            };
+            self.conn
+                .handle_upstream(now, UpstreamInput::Opened { reused: true });
+            while let Some(b) = self.conn.poll_upstream_transmit() {
+                let n = b.len();
+                std::hint::black_box(b);
+                self.conn.handle_upstream_written(now, n);
+            }
+            let n = (attempts as usize).min(script.reads.len() - 1);
+            attempts += 1;
+            for r in &script.reads[n] {
+                self.conn.handle_upstream(now, UpstreamInput::Data(r));
+            }
+        }
+        assert!(!self.conn.is_closed(), "core benchmark connection closed");
+        attempts
+    }
+}
+
+fn client_bytes(body: &Bytes) -> Vec<u8> {
+    let mut v = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:12000\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    v.extend_from_slice(body);
+    v
+}
+
 /// Runs every path and variant for about `budget` each (at most `max_requests`).
-pub fn run(max_requests: u64, budget: Duration) -> Vec<CoreResult> {
+/// `only` keeps the rows whose "path variant" contains it.
+pub fn run(max_requests: u64, budget: Duration, only: Option<&str>) -> Vec<CoreResult> {
     let loaded = load_str(CONFIG, &|_| None).expect("core benchmark config");
     let gw = Arc::new(Gateway::new(loaded.config).expect("gateway"));
     let plain = Bytes::from(crate::http1::chat_body("openai/bench", false, None));
@@ -219,8 +290,37 @@ pub fn run(max_requests: u64, budget: Duration) -> Vec<CoreResult> {
     let now = Instant::now();
     let wall = SystemTime::now();
     let mut out = Vec::new();
+    let wanted =
+        |path: &str, variant: &str| only.is_none_or(|o| format!("{path} {variant}").contains(o));
     for (path, body, script) in &paths {
+        let wire_bytes = client_bytes(body);
+        if wanted(path, "connection") {
+            let mut wire = Wire::new(&gw, now, wall);
+            for i in 0..(max_requests / 20).clamp(1, 2000) {
+                wire.request(&wire_bytes, script);
+                std::hint::black_box(i);
+            }
+            let start = Instant::now();
+            let mut n = 0u64;
+            let mut attempts = 0u64;
+            while n < max_requests && (n % 256 != 0 || start.elapsed() < budget) {
+                attempts += u64::from(wire.request(&wire_bytes, script));
+                n += 1;
+            }
+            let elapsed = start.elapsed();
+            std::hint::black_box(wire.out);
+            out.push(CoreResult {
+                path,
+                variant: "connection",
+                requests: n,
+                ns_per_request: elapsed.as_nanos() as f64 / n as f64,
+                attempts_per_request: attempts as f64 / n as f64,
+            });
+        }
         for (variant, codec) in [("machine", false), ("machine+codec", true)] {
+            if !wanted(path, variant) {
+                continue;
+            }
             // Warm up.
             for i in 0..(max_requests / 20).clamp(1, 2000) {
                 one_request(&gw, body, script, codec, now, wall, i);
@@ -251,8 +351,8 @@ mod tests {
 
     #[test]
     fn every_path_succeeds_with_the_expected_attempts() {
-        let r = run(20, Duration::from_millis(50));
-        assert_eq!(r.len(), 6);
+        let r = run(20, Duration::from_millis(50), None);
+        assert_eq!(r.len(), 9);
         for c in &r {
             let want = if c.path.starts_with("429") { 2.0 } else { 1.0 };
             assert_eq!(c.attempts_per_request, want, "{c:?}");

@@ -42,6 +42,10 @@ enum Command {
         /// Requests per path and variant (at most; each also stops after ~2 s).
         #[arg(long, default_value_t = 1_000_000)]
         requests: u64,
+        /// Only the rows whose "path variant" contains this (e.g. "200 JSON connection"),
+        /// for profiling one path.
+        #[arg(long)]
+        only: Option<String>,
     },
     /// Serve the mock upstream on 127.0.0.1:PORT (used by `all`).
     Mock {
@@ -60,8 +64,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::All(opts) => run::all(opts),
-        Command::Core { requests } => {
-            let results = core_bench::run(requests, std::time::Duration::from_secs(2));
+        Command::Core { requests, only } => {
+            let budget = std::time::Duration::from_secs(2);
+            let results = core_bench::run(requests, budget, only.as_deref());
             print!("{}", run::core_table(&results).markdown());
             ExitCode::SUCCESS
         }

@@ -355,7 +355,7 @@ fn all_inner(opts: &AllOptions) -> Result<Vec<String>, String> {
 
     // The core alone first, while nothing else runs.
     step("core benchmark");
-    let core = core_bench::run(plan.core_requests, plan.core_budget);
+    let core = core_bench::run(plan.core_requests, plan.core_budget, None);
 
     step("starting the mocks and the proxies");
     let (mock, mock_addr) = systems::start_mock(&pin, &work, 200, "mock")?;

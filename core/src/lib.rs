@@ -7,11 +7,13 @@
 pub mod anthropic;
 pub mod backoff;
 pub mod block_table;
+mod chunked;
 pub mod classify;
 pub mod config;
 pub mod connection;
 pub mod errors;
 pub mod gateway;
+mod head_fields;
 pub mod machine;
 pub mod mock;
 pub mod provider;

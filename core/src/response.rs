@@ -70,7 +70,8 @@ pub fn relayable_headers(upstream: &HeaderMap) -> HeaderMap {
         .flat_map(|v| v.split(','))
         .map(|s| s.trim().to_ascii_lowercase())
         .collect();
-    let mut out = HeaderMap::with_capacity(upstream.len());
+    // Room for the headers the gateway adds (request id, attempts, model, content type).
+    let mut out = HeaderMap::with_capacity(upstream.len() + 4);
     for (name, value) in upstream {
         if is_hop_by_hop(name) || named_by_connection.iter().any(|n| n == name.as_str()) {
             continue;
@@ -89,7 +90,12 @@ pub fn set_request_id(headers: &mut HeaderMap, request_id: &str) {
 
 /// Sets `x-switchback-attempts` and, when known, `x-switchback-model`.
 pub fn set_attempt_headers(headers: &mut HeaderMap, attempts: u32, model: Option<&str>) {
-    headers.insert(ATTEMPTS, HeaderValue::from(attempts));
+    const SMALL: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    let count = match SMALL.get(attempts as usize) {
+        Some(digits) => HeaderValue::from_static(digits),
+        None => HeaderValue::from(attempts),
+    };
+    headers.insert(ATTEMPTS, count);
     if let Some(v) = model.and_then(|m| HeaderValue::from_str(m).ok()) {
         headers.insert(MODEL, v);
     }

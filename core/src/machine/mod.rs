@@ -676,7 +676,8 @@ fn success_body(p: &Provider, raw: Bytes) -> Result<Bytes, String> {
         Interface::Anthropic => {
             anthropic::translate_response(&raw, &p.model).map_err(|e| e.to_string())
         }
-        _ => match serde_json::from_slice::<serde::de::IgnoredAny>(&raw) {
+        // `RawValue` skips the document with serde_json's validating fast path.
+        _ => match serde_json::from_slice::<&serde_json::value::RawValue>(&raw) {
             Ok(_) => Ok(raw),
             Err(_) => Err("the response body is not well-formed JSON".to_owned()),
         },

@@ -12,12 +12,17 @@ pub mod table;
 
 use table::AuthStyle;
 
-/// The resolved endpoint of a provider entry: origin and the chat path.
+/// The resolved endpoint of a provider entry: origin, the chat path, and the headers every
+/// request to it carries (built once: credentials, `anthropic-version`, `http_host`, the
+/// entry's `headers:`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub origin: Origin,
     /// The request path, e.g. `/v1/chat/completions`.
     pub path: String,
+    /// Headers for every request but the per-request ones (`accept`, passthrough
+    /// credentials); secret values are marked sensitive.
+    pub headers: HeaderMap,
 }
 
 /// The Anthropic API version header value sent with Messages requests.
@@ -76,7 +81,12 @@ pub fn endpoint(provider: &Provider) -> Result<Option<Endpoint>, String> {
         Interface::Anthropic => format!("{root_or_v1}/messages"),
         Interface::OpenAi | Interface::Mock => format!("{root_or_v1}/chat/completions"),
     };
-    Ok(Some(Endpoint { origin, path }))
+    let headers = base_headers(provider);
+    Ok(Some(Endpoint {
+        origin,
+        path,
+        headers,
+    }))
 }
 
 /// Builds the upstream request for one attempt: the already rewritten `body`, the
@@ -89,11 +99,7 @@ pub fn build_request(
     client_headers: &HeaderMap,
     stream: bool,
 ) -> UpstreamHttpRequest {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    let mut headers = endpoint.headers.clone();
     headers.insert(
         http::header::ACCEPT,
         HeaderValue::from_static(if stream {
@@ -106,6 +112,25 @@ pub fn build_request(
         if let Some(v) = client_headers.get(http::header::AUTHORIZATION) {
             headers.insert(http::header::AUTHORIZATION, v.clone());
         }
+    }
+    UpstreamHttpRequest {
+        origin: endpoint.origin.clone(),
+        method: Method::POST,
+        path_and_query: endpoint.path.clone(),
+        headers,
+        body,
+    }
+}
+
+/// The headers every request to `provider` carries, built once per gateway.
+fn base_headers(provider: &Provider) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(8);
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if provider.passthrough_auth {
+        // The client's credential is added per request.
     } else if let Some(key) = &provider.access_key {
         let (name, value) = match table::auth_style(provider.interface) {
             AuthStyle::XApiKey => ("x-api-key", key.expose().to_owned()),
@@ -142,11 +167,5 @@ pub fn build_request(
             headers.insert(n, v);
         }
     }
-    UpstreamHttpRequest {
-        origin: endpoint.origin.clone(),
-        method: Method::POST,
-        path_and_query: endpoint.path.clone(),
-        headers,
-        body,
-    }
+    headers
 }

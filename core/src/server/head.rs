@@ -1,10 +1,12 @@
 //! Parsing one request head and deciding how its body is framed (RFC 9112 §3, §6).
 
+use bytes::BytesMut;
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::error::HttpError;
 use super::limits::ServerLimits;
+use crate::head_fields::FieldSpans;
 
 /// The most header fields a head may carry, whatever [`ServerLimits::max_headers`] says.
 pub(crate) const HEADER_SLOTS: usize = 128;
@@ -55,17 +57,18 @@ impl RequestHead {
     }
 }
 
-/// Parses a complete head at the start of `buf`: `Ok(Some((head bytes, head)))`, `Ok(None)`
-/// when more bytes are needed, or the error to answer. Never panics.
+/// Parses a complete head at the start of `buf` and takes its bytes out of it: `Ok(Some)`,
+/// `Ok(None)` when more bytes are needed (nothing is taken), or the error to answer. Header
+/// values share the head's bytes. Never panics.
 pub(crate) fn parse(
-    buf: &[u8],
+    buf: &mut BytesMut,
     limits: &ServerLimits,
-) -> Result<Option<(usize, RequestHead)>, HttpError> {
+) -> Result<Option<RequestHead>, HttpError> {
     let too_large = || HttpError::head_too_large(limits.max_head_bytes, limits.max_headers);
     let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
     let allowed = limits.max_headers.min(HEADER_SLOTS);
     let mut req = httparse::Request::new(&mut slots[..allowed]);
-    let len = match req.parse(buf) {
+    let len = match req.parse(&buf[..]) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(too_large()),
@@ -90,14 +93,9 @@ pub(crate) fn parse(
         _ => Version::HTTP_11,
     };
     let target = origin_form(req.path.unwrap_or(""), &method)?;
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| HttpError::malformed(format_args!("invalid header name {:?}", h.name)))?;
-        let value = HeaderValue::from_bytes(h.value)
-            .map_err(|_| HttpError::malformed(format_args!("invalid value of {}", h.name)))?;
-        headers.append(name, value);
-    }
+    let spans = FieldSpans::record(&buf[..], req.headers);
+    let head_bytes = buf.split_to(len).freeze();
+    let headers = spans.into_map(&head_bytes).map_err(HttpError::malformed)?;
     let framing = framing(&headers, version)?;
     let host_count = headers.get_all(HOST).iter().count();
     if host_count > 1 || (version == Version::HTTP_11 && host_count == 0) {
@@ -111,18 +109,15 @@ pub(crate) fn parse(
         && version == Version::HTTP_11
         && framing != BodyFraming::None
         && framing != BodyFraming::Length(0);
-    Ok(Some((
-        len,
-        RequestHead {
-            method,
-            target,
-            version,
-            headers,
-            framing,
-            keep_alive,
-            expect_continue,
-        },
-    )))
+    Ok(Some(RequestHead {
+        method,
+        target,
+        version,
+        headers,
+        framing,
+        keep_alive,
+        expect_continue,
+    }))
 }
 
 /// Whether the request line ends in a well-formed `HTTP/d.d` that is not 1.0 or 1.1 (505);

@@ -19,7 +19,6 @@
 //! `Content-Length` plus `Transfer-Encoding` by ignoring the length instead of refusing the
 //! request, and hex-dumps every request head (credentials included) to its trace log.
 
-mod chunked;
 mod encoder;
 mod error;
 mod head;

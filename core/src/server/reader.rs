@@ -4,10 +4,10 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-use super::chunked::{ChunkStep, ChunkedDecoder};
 use super::error::HttpError;
 use super::head::{self, BodyFraming, RequestHead};
 use super::limits::ServerLimits;
+use crate::chunked::{ChunkStep, ChunkedDecoder};
 
 /// While fewer bytes than this are buffered, every input is parsed at once, so that bytes
 /// that are not HTTP are refused early; after that a head is re-parsed only when a line ends.
@@ -149,7 +149,7 @@ impl RequestReader {
                     }
                     Ok(ChunkStep::NeedMore) => return,
                     Err(e) => {
-                        self.fail(e);
+                        self.fail(HttpError::malformed(e));
                         return;
                     }
                 }
@@ -169,14 +169,13 @@ impl RequestReader {
             return;
         }
         self.try_parse = false;
-        match head::parse(&self.buf, &self.limits) {
+        match head::parse(&mut self.buf, &self.limits) {
             Ok(None) if self.buf.len() > self.limits.max_head_bytes => self.fail(
                 HttpError::head_too_large(self.limits.max_head_bytes, self.limits.max_headers),
             ),
             Ok(None) => {}
             Err(e) => self.fail(e),
-            Ok(Some((len, head))) => {
-                let _ = self.buf.split_to(len);
+            Ok(Some(head)) => {
                 let framing = head.framing;
                 self.events.push_back(ReadEvent::Head(head));
                 match framing {

@@ -3,25 +3,20 @@
 use std::collections::VecDeque;
 use std::mem;
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
-use ureq_proto::client::state::{RecvBody, RecvResponse};
-use ureq_proto::client::{Call, RecvBodyResult, RecvResponseResult};
-use ureq_proto::BodyMode;
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::error::ExchangeError;
-use super::framing;
+use super::framing::{self, BodyPlan};
 use super::request::{encode, UpstreamHttpRequest};
+use crate::chunked::{ChunkStep, ChunkedDecoder};
+use crate::head_fields::FieldSpans;
 
 /// Bound on one response header section (status line and header fields), in bytes.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// Bound on the number of header fields in one response header section.
-pub const MAX_HEAD_FIELDS: usize = ureq_proto::client::MAX_RESPONSE_HEADERS;
-
-/// Bound on chunked-framing bytes held while waiting for the end of a line (a chunk-size line
-/// or a trailer field).
-const MAX_PENDING_FRAMING: usize = 64 * 1024;
+pub const MAX_HEAD_FIELDS: usize = 128;
 
 /// While the head buffer is shorter than this, every input is parsed at once so a peer that
 /// does not speak HTTP is rejected early; after that a head is parsed only when a line ends.
@@ -67,17 +62,13 @@ pub enum ExchangeEvent {
 /// 3. Stop at `End` (pool the connection if `reusable`, else close it) or `Failed` (close it).
 ///
 /// Memory stays bounded for any input: the head buffer is capped at [`MAX_HEAD_BYTES`],
-/// chunked framing at 64 KiB, and the body is handed out as it arrives, provided the runtime
-/// drains events after each input.
+/// chunked framing lines at 4 KiB, and the body is handed out as it arrives, provided the
+/// runtime drains events after each input.
 ///
-/// Parsing, body framing and connection reuse come from `ureq-proto`; see the
-/// `framing` module for where this wrapper departs from it (HTTP/1.0 with
-/// `Transfer-Encoding`, non-final `chunked`, `chunked` plus `Content-Length`), and
-/// [`handle_eof`](Self::handle_eof) for EOF handling. `1xx` responses other than `101` are
-/// skipped by the wrapper, so a `100 Continue` carrying headers is accepted too.
-///
-/// Known limit inherited from ureq-proto: a chunk-size line longer than 20 bytes (a long chunk
-/// extension) is rejected as malformed.
+/// The head is parsed with `httparse`, the framing follows RFC 9112 §6.3 (see the `framing`
+/// module), chunked bodies are decoded strictly (CRLF line ends, bounded lines). `1xx`
+/// responses other than `101` are skipped, so a `100 Continue` carrying headers is accepted
+/// too.
 #[derive(Debug)]
 pub struct Exchange {
     method: Method,
@@ -91,19 +82,17 @@ pub struct Exchange {
 #[derive(Debug)]
 enum State {
     /// Waiting for the final response head; `buf` holds its bytes so far.
-    AwaitingHead {
-        call: Call<RecvResponse>,
-        buf: Vec<u8>,
-    },
-    /// A body framed by `Content-Length` or chunked, read by ureq-proto. `pending` holds input
-    /// ureq-proto could not consume yet (a partial chunk-size or trailer line).
-    FramedBody {
-        call: Call<RecvBody>,
-        pending: Vec<u8>,
-        must_close: bool,
+    AwaitingHead { buf: BytesMut },
+    /// A body of this many more bytes.
+    Length { left: u64, reusable: bool },
+    /// A chunked body; `pending` holds input not decoded yet (a partial framing line).
+    Chunked {
+        decoder: ChunkedDecoder,
+        pending: BytesMut,
+        reusable: bool,
     },
     /// A body that ends when the peer closes the connection.
-    CloseDelimitedBody,
+    ToClose,
     /// `End` or `Failed` has been queued.
     Done,
 }
@@ -111,22 +100,21 @@ enum State {
 impl Exchange {
     /// Start an exchange for `req`, encoding it as an HTTP/1.1 request.
     ///
-    /// `Host` is set from the origin (`host[:port]`, the port omitted when it is the scheme's
-    /// default), `Content-Length` from the body (always for `POST`/`PUT`/`PATCH`, otherwise only
-    /// when the body is non-empty), and any `Transfer-Encoding` or `Expect` the caller set is
-    /// dropped, so the body follows the head at once. Fails with
-    /// [`ExchangeError::InvalidRequest`] when the request cannot be encoded (target not starting
-    /// with `/`, `CONNECT`, invalid characters).
+    /// `Host` is the caller's when it set one, else the origin's (`host[:port]`, the port
+    /// omitted when it is the scheme's default), `Content-Length` comes from the body (always
+    /// for `POST`/`PUT`/`PATCH`, otherwise only when the body is non-empty), and any
+    /// `Transfer-Encoding` or `Expect` the caller set is dropped, so the body follows the head
+    /// at once. Fails with [`ExchangeError::InvalidRequest`] when the request cannot be encoded
+    /// (target not starting with `/` or holding spaces or control characters, `CONNECT`).
     pub fn new(req: &UpstreamHttpRequest) -> Result<Exchange, ExchangeError> {
-        let encoded = encode(req)?;
+        let transmit = encode(req)?;
         Ok(Exchange {
             method: req.method.clone(),
-            transmit: encoded.transmit.into_iter().collect(),
+            transmit: transmit.into(),
             events: VecDeque::new(),
             received: false,
             state: State::AwaitingHead {
-                call: encoded.call,
-                buf: Vec::new(),
+                buf: BytesMut::new(),
             },
         })
     }
@@ -146,12 +134,10 @@ impl Exchange {
     /// Feed bytes read from the socket, in any split (one byte at a time is fine). Drain
     /// [`poll_event`](Self::poll_event) afterwards. Input after `End`/`Failed` is ignored.
     pub fn handle_input(&mut self, data: &[u8]) {
-        if data.is_empty() {
+        if data.is_empty() || matches!(self.state, State::Done) {
             return;
         }
-        if !matches!(self.state, State::Done) {
-            self.received = true;
-        }
+        self.received = true;
         let state = mem::replace(&mut self.state, State::Done);
         self.state = self.step(state, data);
     }
@@ -167,7 +153,7 @@ impl Exchange {
     /// again, or after `End`/`Failed`, does nothing.
     pub fn handle_eof(&mut self) {
         self.state = match mem::replace(&mut self.state, State::Done) {
-            State::AwaitingHead { buf, .. } => {
+            State::AwaitingHead { buf } => {
                 let error = if !self.received {
                     ExchangeError::ClosedBeforeResponse
                 } else {
@@ -178,14 +164,9 @@ impl Exchange {
                 };
                 self.fail(error)
             }
-            State::FramedBody { call, .. } => {
-                if call.body_mode() == BodyMode::Chunked && call.is_ended_chunked() {
-                    self.end(false)
-                } else {
-                    self.fail(ExchangeError::TruncatedBody)
-                }
-            }
-            State::CloseDelimitedBody => self.end(false),
+            State::Chunked { decoder, .. } if decoder.saw_last_chunk() => self.end(false),
+            State::Length { .. } | State::Chunked { .. } => self.fail(ExchangeError::TruncatedBody),
+            State::ToClose => self.end(false),
             State::Done => State::Done,
         };
     }
@@ -200,9 +181,9 @@ impl Exchange {
     #[cfg(test)]
     pub(super) fn buffered_bytes(&self) -> usize {
         let state = match &self.state {
-            State::AwaitingHead { buf, .. } => buf.len(),
-            State::FramedBody { pending, .. } => pending.len(),
-            State::CloseDelimitedBody | State::Done => 0,
+            State::AwaitingHead { buf } => buf.len(),
+            State::Chunked { pending, .. } => pending.len(),
+            State::Length { .. } | State::ToClose | State::Done => 0,
         };
         let events: usize = self
             .events
@@ -216,27 +197,39 @@ impl Exchange {
     }
 
     fn step(&mut self, state: State, data: &[u8]) -> State {
-        if data.is_empty() {
-            return state;
-        }
         match state {
-            State::AwaitingHead { call, buf } => self.read_head(call, buf, data),
-            State::FramedBody {
-                call,
-                pending,
-                must_close,
-            } => self.read_framed(call, pending, must_close, data),
-            State::CloseDelimitedBody => {
+            State::AwaitingHead { buf } => self.read_head(buf, data),
+            State::Length { left, reusable } => {
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
+                if take > 0 {
+                    self.emit(ExchangeEvent::Body(Bytes::copy_from_slice(&data[..take])));
+                }
+                let left = left - take as u64;
+                if left == 0 {
+                    self.end(reusable && take == data.len())
+                } else {
+                    State::Length { left, reusable }
+                }
+            }
+            State::Chunked {
+                decoder,
+                mut pending,
+                reusable,
+            } => {
+                pending.extend_from_slice(data);
+                self.dechunk(decoder, pending, reusable)
+            }
+            State::ToClose => {
                 self.emit(ExchangeEvent::Body(Bytes::copy_from_slice(data)));
-                State::CloseDelimitedBody
+                State::ToClose
             }
             State::Done => State::Done,
         }
     }
 
-    /// Buffer head bytes (at most [`MAX_HEAD_BYTES`]), skip informational responses, and on the
-    /// final head hand the rest of the input to the body reader.
-    fn read_head(&mut self, call: Call<RecvResponse>, mut buf: Vec<u8>, data: &[u8]) -> State {
+    /// Buffers head bytes (at most [`MAX_HEAD_BYTES`]), skips informational responses, and on
+    /// the final head hands the rest of the input to the body reader.
+    fn read_head(&mut self, mut buf: BytesMut, data: &[u8]) -> State {
         let mut input = data;
         let mut must_parse = false;
         loop {
@@ -255,121 +248,92 @@ impl Exchange {
             match parsed {
                 Err(e) => return self.fail(e),
                 Ok(None) if buf.len() >= MAX_HEAD_BYTES => return self.fail(head_too_large()),
-                Ok(None) if input.is_empty() => return State::AwaitingHead { call, buf },
+                Ok(None) if input.is_empty() => return State::AwaitingHead { buf },
                 Ok(None) => {}
-                Ok(Some((len, status)))
-                    if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS =>
-                {
-                    buf.drain(..len);
+                Ok(Some(head)) if head.interim => {
+                    let _ = buf.split_to(head.len);
                     must_parse = true;
                 }
-                Ok(Some(_)) => return self.start_body(call, &buf, input),
+                Ok(Some(head)) => {
+                    let bytes = buf.split_to(head.len).freeze();
+                    return match head.fields.into_map(&bytes) {
+                        Ok(headers) => {
+                            self.start_body(head.status, head.version, headers, buf, input)
+                        }
+                        Err(why) => self.fail(malformed(why)),
+                    };
+                }
             }
         }
     }
 
-    /// `buf` starts with a complete final head; `rest` is input that followed `buf`.
-    fn start_body(&mut self, mut call: Call<RecvResponse>, buf: &[u8], rest: &[u8]) -> State {
-        let (len, response) = match call.try_response(buf, false) {
-            Ok((len, Some(response))) => (len, response),
-            Ok((_, None)) => return self.fail(malformed("incomplete response head")),
-            Err(e) => return self.fail(from_proto(e)),
+    /// The final head was parsed: report it and start reading the body from `rest` (bytes
+    /// after the head in the buffer) and `more` (input not buffered yet).
+    fn start_body(
+        &mut self,
+        status: StatusCode,
+        version: Version,
+        headers: HeaderMap,
+        rest: BytesMut,
+        more: &[u8],
+    ) -> State {
+        let framing = match framing::decide(&self.method, status, version, &headers) {
+            Ok(f) => f,
+            Err(why) => return self.fail(malformed(why)),
         };
-        let (parts, ()) = response.into_parts();
-        let correction =
-            framing::correction(&self.method, parts.status, parts.version, &parts.headers);
-        self.emit(ExchangeEvent::Head {
-            status: parts.status,
-            headers: parts.headers,
-        });
-        let body = buf.get(len..).unwrap_or_default();
-
-        let next = if correction.read_to_close {
-            State::CloseDelimitedBody
+        self.emit(ExchangeEvent::Head { status, headers });
+        let excess = !rest.is_empty() || !more.is_empty();
+        let next = match framing.body {
+            BodyPlan::None | BodyPlan::Length(0) => {
+                return self.end(framing.reusable && !excess);
+            }
+            BodyPlan::Length(left) => State::Length {
+                left,
+                reusable: framing.reusable,
+            },
+            BodyPlan::Chunked => {
+                let mut pending = rest;
+                pending.extend_from_slice(more);
+                return self.dechunk(
+                    ChunkedDecoder::new(MAX_HEAD_BYTES),
+                    pending,
+                    framing.reusable,
+                );
+            }
+            BodyPlan::ToClose => State::ToClose,
+        };
+        let next = if rest.is_empty() {
+            next
         } else {
-            match call.proceed() {
-                Some(RecvResponseResult::RecvBody(call)) => {
-                    if call.body_mode() == BodyMode::CloseDelimited {
-                        State::CloseDelimitedBody
-                    } else {
-                        State::FramedBody {
-                            call,
-                            pending: Vec::new(),
-                            must_close: correction.must_close,
-                        }
+            self.step(next, &rest)
+        };
+        if more.is_empty() {
+            next
+        } else {
+            self.step(next, more)
+        }
+    }
+
+    /// Decodes what `pending` holds of a chunked body.
+    fn dechunk(
+        &mut self,
+        mut decoder: ChunkedDecoder,
+        mut pending: BytesMut,
+        reusable: bool,
+    ) -> State {
+        loop {
+            match decoder.decode(&mut pending) {
+                Ok(ChunkStep::Data(data)) => self.emit(ExchangeEvent::Body(data)),
+                Ok(ChunkStep::End) => return self.end(reusable && pending.is_empty()),
+                Ok(ChunkStep::NeedMore) => {
+                    return State::Chunked {
+                        decoder,
+                        pending,
+                        reusable,
                     }
                 }
-                Some(RecvResponseResult::Redirect(call)) => {
-                    let close = call.must_close_connection();
-                    let excess = !body.is_empty() || !rest.is_empty();
-                    return self.end(!(close || excess || correction.must_close));
-                }
-                Some(RecvResponseResult::Cleanup(call)) => {
-                    let close = call.must_close_connection();
-                    let excess = !body.is_empty() || !rest.is_empty();
-                    return self.end(!(close || excess || correction.must_close));
-                }
-                None => return self.fail(malformed("response head not accepted")),
+                Err(e) => return self.fail(malformed(e)),
             }
-        };
-        let next = self.step(next, body);
-        self.step(next, rest)
-    }
-
-    /// Run `data` through ureq-proto's length/chunked body reader.
-    fn read_framed(
-        &mut self,
-        mut call: Call<RecvBody>,
-        mut pending: Vec<u8>,
-        must_close: bool,
-        data: &[u8],
-    ) -> State {
-        let input: &[u8] = if pending.is_empty() {
-            data
-        } else {
-            pending.extend_from_slice(data);
-            &pending
-        };
-        let mut out = vec![0_u8; input.len()];
-        let (mut used, mut produced) = (0, 0);
-        let mut error = None;
-        while used < input.len() && !call.can_proceed() {
-            match call.read(&input[used..], &mut out[produced..]) {
-                Ok((0, 0)) => break,
-                Ok((i, o)) => {
-                    used += i;
-                    produced += o;
-                }
-                Err(e) => {
-                    error = Some(from_proto(e));
-                    break;
-                }
-            }
-        }
-        if produced > 0 {
-            out.truncate(produced);
-            self.emit(ExchangeEvent::Body(Bytes::from(out)));
-        }
-        if let Some(e) = error {
-            return self.fail(e);
-        }
-        if call.can_proceed() {
-            let excess = used < input.len();
-            let close = match call.proceed() {
-                Some(RecvBodyResult::Cleanup(call)) => call.must_close_connection(),
-                Some(RecvBodyResult::Redirect(call)) => call.must_close_connection(),
-                None => true,
-            };
-            return self.end(!(close || excess || must_close));
-        }
-        let left = input.get(used..).unwrap_or_default();
-        if left.len() > MAX_PENDING_FRAMING {
-            return self.fail(malformed("chunked framing line exceeds 64 KiB"));
-        }
-        State::FramedBody {
-            call,
-            pending: left.to_vec(),
-            must_close,
         }
     }
 
@@ -388,21 +352,44 @@ impl Exchange {
     }
 }
 
-/// Parse a complete head at the start of `buf`: `Some((head length, status))`, or `None` when
-/// more bytes are needed.
-fn parse_head(buf: &[u8]) -> Result<Option<(usize, StatusCode)>, ExchangeError> {
-    match ureq_proto::parser::try_parse_response::<MAX_HEAD_FIELDS>(buf) {
-        Ok(Some((len, response))) => Ok(Some((len, response.status()))),
-        Ok(None) => Ok(None),
-        Err(e) => Err(from_proto(e)),
-    }
+/// A complete response head, its fields still spans of the buffer.
+struct ParsedHead {
+    /// Its length in bytes.
+    len: usize,
+    /// A 1xx other than 101: skipped.
+    interim: bool,
+    status: StatusCode,
+    version: Version,
+    fields: FieldSpans,
 }
 
-fn from_proto(error: ureq_proto::Error) -> ExchangeError {
-    match error {
-        ureq_proto::Error::HttpParseTooManyHeaders => head_too_large(),
-        other => malformed(other),
-    }
+/// Parses a complete head at the start of `buf`, or `None` when more bytes are needed.
+fn parse_head(buf: &[u8]) -> Result<Option<ParsedHead>, ExchangeError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEAD_FIELDS];
+    let mut res = httparse::Response::new(&mut slots);
+    let len = match res.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(head_too_large()),
+        Err(e) => return Err(malformed(e)),
+    };
+    let status = res
+        .code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or_else(|| malformed("invalid status code"))?;
+    let version = match res.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let interim = status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS;
+    let fields = FieldSpans::record(buf, if interim { &[] } else { res.headers });
+    Ok(Some(ParsedHead {
+        len,
+        interim,
+        status,
+        version,
+        fields,
+    }))
 }
 
 fn head_too_large() -> ExchangeError {

@@ -3,8 +3,9 @@
 //! Sans-IO: [`Exchange`] turns an [`UpstreamHttpRequest`] into bytes to write and turns the
 //! bytes read back into [`ExchangeEvent`]s. The runtimes own sockets, TLS, timers and connection
 //! pools (keyed by [`Origin`]); everything about HTTP framing lives here, so upstream behaviour
-//! cannot drift between runtimes. The HTTP/1.1 parsing is `ureq-proto`'s; this module adds the
-//! corrections listed in `framing` and hides ureq-proto's typestate API and output buffers.
+//! cannot drift between runtimes. Heads are parsed with `httparse`, bodies framed by the rules
+//! in `framing` (RFC 9112 §6.3), chunked bodies decoded by the same strict decoder as client
+//! request bodies.
 
 mod error;
 mod exchange;

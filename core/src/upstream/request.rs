@@ -1,10 +1,8 @@
-//! A fully built upstream request and its HTTP/1.1 encoding (through `ureq-proto`).
+//! A fully built upstream request and its HTTP/1.1 encoding.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderValue, Method, Request, Uri, Version};
-use ureq_proto::client::state::RecvResponse;
-use ureq_proto::client::{Call, SendRequestResult};
+use http::{HeaderMap, Method};
 
 use super::error::ExchangeError;
 use super::target::Origin;
@@ -13,8 +11,8 @@ use super::target::Origin;
 ///
 /// `headers` are sent as given except for the framing headers the codec owns: any
 /// `Content-Length`, `Transfer-Encoding` and `Expect` in them are replaced (see
-/// [`Exchange::new`](super::Exchange::new)). A `Host` in them is kept (a provider's
-/// `http_host`); without one, `Host` is the origin's.
+/// [`Exchange::new`](super::Exchange::new)); a `Host` in them is kept (a provider's
+/// `http_host`), otherwise `Host` comes from the origin.
 #[derive(Debug, Clone)]
 pub struct UpstreamHttpRequest {
     /// Where the request goes; also the connection-pool key.
@@ -33,115 +31,98 @@ pub struct UpstreamHttpRequest {
 /// handed over as they are, without a copy.
 const COALESCE_BODY_BYTES: usize = 64 * 1024;
 
-/// The encoded request: the wire pieces in order, and the ureq-proto call ready to read the
-/// response.
-pub(super) struct Encoded {
-    pub(super) transmit: Vec<Bytes>,
-    pub(super) call: Call<RecvResponse>,
-}
-
 fn invalid(what: impl std::fmt::Display) -> ExchangeError {
     ExchangeError::InvalidRequest(what.to_string())
 }
 
-/// Encode `req` as an HTTP/1.1 request head followed by its body.
-///
-/// The head is written by ureq-proto; the body is passed through untouched (it is announced with
-/// `Content-Length`, so there is nothing to encode).
-pub(super) fn encode(req: &UpstreamHttpRequest) -> Result<Encoded, ExchangeError> {
+/// Encodes `req` as an HTTP/1.1 request head followed by its body: the wire pieces in order
+/// (one piece when the body is small).
+pub(super) fn encode(req: &UpstreamHttpRequest) -> Result<Vec<Bytes>, ExchangeError> {
     if req.method == Method::CONNECT {
         return Err(invalid("CONNECT is not supported"));
     }
-    if !req.path_and_query.starts_with('/') {
+    let target = req.path_and_query.as_bytes();
+    if target.first() != Some(&b'/') {
         return Err(invalid(format_args!(
             "request target {:?} must start with '/'",
             req.path_and_query
         )));
     }
-    let uri = Uri::builder()
-        .scheme(req.origin.scheme.as_str())
-        .authority(format!(
-            "{}:{}",
-            req.origin.bracketed_host(),
-            req.origin.port
-        ))
-        .path_and_query(req.path_and_query.as_str())
-        .build()
-        .map_err(invalid)?;
-
-    let mut request = Request::builder()
-        .method(req.method.clone())
-        .uri(uri)
-        .version(Version::HTTP_11)
-        .body(())
-        .map_err(invalid)?;
-    *request.headers_mut() = framed_headers(req)?;
-
-    let mut call = Call::new(request).map_err(invalid)?;
-    call.allow_non_standard_methods(true);
-    if !req.body.is_empty() {
-        // ureq-proto refuses a body on HEAD unless forced; the caller asked for one, so send it.
-        call.force_send_body();
-    }
-    let mut call = call.proceed();
-
-    let mut head = vec![0_u8; head_size_hint(req)];
-    let mut written = Vec::new();
-    while !call.can_proceed() {
-        let n = call.write(&mut head).map_err(invalid)?;
-        if n == 0 {
-            return Err(invalid("request head did not fit the output buffer"));
-        }
-        written.extend_from_slice(&head[..n]);
-    }
-    let mut transmit = vec![Bytes::from(written)];
-
-    let call = match call.proceed().map_err(invalid)? {
-        Some(SendRequestResult::RecvResponse(call)) if req.body.is_empty() => call,
-        Some(SendRequestResult::SendBody(mut call)) if !req.body.is_empty() => {
-            // The body is sized, so ureq-proto would only copy it; hand it over as it is.
-            call.consume_direct_write(req.body.len()).map_err(invalid)?;
-            if req.body.len() <= COALESCE_BODY_BYTES {
-                // One write (one syscall, one TCP segment) for the whole request.
-                let mut whole = Vec::with_capacity(transmit[0].len() + req.body.len());
-                whole.extend_from_slice(&transmit[0]);
-                whole.extend_from_slice(&req.body);
-                transmit[0] = Bytes::from(whole);
-            } else {
-                transmit.push(req.body.clone());
-            }
-            call.proceed()
-                .ok_or_else(|| invalid("request body length disagrees with Content-Length"))?
-        }
-        _ => return Err(invalid("unexpected request body state")),
-    };
-    Ok(Encoded { transmit, call })
-}
-
-/// The caller's headers with `Host` and the framing headers set by the codec.
-fn framed_headers(req: &UpstreamHttpRequest) -> Result<HeaderMap, ExchangeError> {
-    let mut headers = req.headers.clone();
-    for name in [CONTENT_LENGTH, TRANSFER_ENCODING, EXPECT] {
-        headers.remove(name);
-    }
-    if !headers.contains_key(HOST) {
-        let host = HeaderValue::from_str(&req.origin.host_header()).map_err(invalid)?;
-        headers.insert(HOST, host);
+    if !target.iter().all(|b| (0x21..0x7f).contains(b)) {
+        return Err(invalid(format_args!(
+            "request target {:?} has characters a request line cannot carry",
+            req.path_and_query
+        )));
     }
     let sends_body =
         !req.body.is_empty() || matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
-    if sends_body {
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(req.body.len()));
+    let coalesce = req.body.len() <= COALESCE_BODY_BYTES;
+    let mut head =
+        BytesMut::with_capacity(head_size_hint(req) + if coalesce { req.body.len() } else { 0 });
+    head.put_slice(req.method.as_str().as_bytes());
+    head.put_u8(b' ');
+    head.put_slice(target);
+    head.put_slice(b" HTTP/1.1\r\n");
+    let mut has_host = false;
+    for (name, value) in &req.headers {
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == EXPECT {
+            continue;
+        }
+        has_host |= name == HOST;
+        put_field(&mut head, name.as_str().as_bytes(), value.as_bytes());
     }
-    Ok(headers)
+    if !has_host {
+        head.put_slice(b"host: ");
+        put_host(&mut head, &req.origin);
+        head.put_slice(b"\r\n");
+    }
+    if sends_body {
+        let mut digits = itoa::Buffer::new();
+        put_field(
+            &mut head,
+            b"content-length",
+            digits.format(req.body.len()).as_bytes(),
+        );
+    }
+    head.put_slice(b"\r\n");
+    if coalesce {
+        // One write (one syscall, one TCP segment) for the whole request.
+        head.put_slice(&req.body);
+        return Ok(vec![head.freeze()]);
+    }
+    Ok(vec![head.freeze(), req.body.clone()])
 }
 
-/// An output buffer size that holds the whole request head, so it is written in one pass.
+fn put_field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+    out.put_slice(name);
+    out.put_slice(b": ");
+    out.put_slice(value);
+    out.put_slice(b"\r\n");
+}
+
+/// `host[:port]`, the port omitted when it is the scheme's default, IPv6 in brackets.
+fn put_host(out: &mut BytesMut, origin: &Origin) {
+    let ipv6 = origin.host.contains(':');
+    if ipv6 {
+        out.put_u8(b'[');
+    }
+    out.put_slice(origin.host.as_bytes());
+    if ipv6 {
+        out.put_u8(b']');
+    }
+    if origin.port != origin.scheme.default_port() {
+        let mut digits = itoa::Buffer::new();
+        out.put_u8(b':');
+        out.put_slice(digits.format(origin.port).as_bytes());
+    }
+}
+
+/// An output buffer size that holds the whole request head.
 fn head_size_hint(req: &UpstreamHttpRequest) -> usize {
     let headers: usize = req
         .headers
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
-    req.method.as_str().len() + req.path_and_query.len() + req.origin.host.len() + headers + 256
+    req.method.as_str().len() + req.path_and_query.len() + req.origin.host.len() + headers + 64
 }

@@ -1,10 +1,19 @@
-//! The chunked transfer coding of request bodies (RFC 9112 §7.1), strictly: every line ends
-//! with CRLF, a chunk size is 1 to 16 hex digits, extensions and trailer fields are read and
-//! dropped, and every line is bounded.
+//! The chunked transfer coding (RFC 9112 §7.1), strictly, for request bodies (the server
+//! codec) and response bodies (the upstream codec) alike: every line ends with CRLF, a chunk
+//! size is 1 to 16 hex digits, extensions and trailer fields are read and dropped, and every
+//! line is bounded.
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::error::HttpError;
+/// Why chunked framing is invalid (a sentence fragment, e.g. "bare LF in chunked framing").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChunkError(pub(crate) &'static str);
+
+impl std::fmt::Display for ChunkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
 
 /// The longest chunk-size line (size plus extensions) or trailer field accepted.
 pub(crate) const MAX_LINE_BYTES: usize = 4096;
@@ -53,9 +62,14 @@ impl ChunkedDecoder {
         }
     }
 
+    /// Whether the last (zero-size) chunk was read: only the trailer section is left.
+    pub(crate) fn saw_last_chunk(&self) -> bool {
+        matches!(self.state, State::Trailers | State::Done)
+    }
+
     /// Consumes the next piece of the body from the front of `buf`. Call it until it returns
     /// `NeedMore` or `End`. Errors are final.
-    pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<ChunkStep, HttpError> {
+    pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<ChunkStep, ChunkError> {
         loop {
             match self.state {
                 State::Done => return Ok(ChunkStep::End),
@@ -89,7 +103,7 @@ impl ChunkedDecoder {
                         return Ok(ChunkStep::NeedMore);
                     }
                     if &buf[..2] != b"\r\n" {
-                        return Err(HttpError::malformed("chunk data not followed by CRLF"));
+                        return Err(ChunkError("chunk data not followed by CRLF"));
                     }
                     buf.advance(2);
                     self.state = State::Size;
@@ -104,10 +118,10 @@ impl ChunkedDecoder {
                     }
                     self.trailer_bytes += line.len() + 2;
                     if self.trailer_bytes > self.max_trailer_bytes {
-                        return Err(HttpError::malformed("trailer section too large"));
+                        return Err(ChunkError("trailer section too large"));
                     }
                     if !line.contains(&b':') {
-                        return Err(HttpError::malformed("invalid trailer field"));
+                        return Err(ChunkError("invalid trailer field"));
                     }
                 }
             }
@@ -117,49 +131,48 @@ impl ChunkedDecoder {
 
 /// Takes one CRLF-terminated line (without the CRLF) from the front of `buf`. A bare CR or
 /// LF, or a line longer than [`MAX_LINE_BYTES`], is an error.
-fn take_line(buf: &mut BytesMut) -> Result<Option<Bytes>, HttpError> {
+fn take_line(buf: &mut BytesMut) -> Result<Option<Bytes>, ChunkError> {
     let window = &buf[..buf.len().min(MAX_LINE_BYTES + 2)];
     match window.iter().position(|b| *b == b'\n' || *b == b'\r') {
-        Some(i) if i > MAX_LINE_BYTES => Err(HttpError::malformed("chunked framing line too long")),
-        Some(i) if window[i] == b'\n' => Err(HttpError::malformed("bare LF in chunked framing")),
+        Some(i) if i > MAX_LINE_BYTES => Err(ChunkError("chunked framing line too long")),
+        Some(i) if window[i] == b'\n' => Err(ChunkError("bare LF in chunked framing")),
         Some(i) if i + 1 < window.len() => {
             if window[i + 1] != b'\n' {
-                return Err(HttpError::malformed("bare CR in chunked framing"));
+                return Err(ChunkError("bare CR in chunked framing"));
             }
             let line = buf.split_to(i).freeze();
             buf.advance(2);
             Ok(Some(line))
         }
         Some(_) => Ok(None),
-        None if window.len() > MAX_LINE_BYTES => {
-            Err(HttpError::malformed("chunked framing line too long"))
-        }
+        None if window.len() > MAX_LINE_BYTES => Err(ChunkError("chunked framing line too long")),
         None => Ok(None),
     }
 }
 
 /// `1*16HEXDIG [ BWS ";" extensions ]` → the size.
-fn chunk_size(line: &[u8]) -> Result<u64, HttpError> {
+fn chunk_size(line: &[u8]) -> Result<u64, ChunkError> {
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
     if digits == 0 || digits > 16 {
-        return Err(HttpError::malformed("invalid chunk size"));
+        return Err(ChunkError("invalid chunk size"));
     }
     let rest = line[digits..].trim_ascii_start();
     if !(rest.is_empty() || rest[0] == b';') {
-        return Err(HttpError::malformed("invalid chunk size"));
+        return Err(ChunkError("invalid chunk size"));
     }
     if rest.iter().any(|b| b.is_ascii_control() && *b != b'\t') {
-        return Err(HttpError::malformed("invalid chunk extension"));
+        return Err(ChunkError("invalid chunk extension"));
     }
-    let text = std::str::from_utf8(&line[..digits]).map_err(HttpError::malformed)?;
-    u64::from_str_radix(text, 16).map_err(HttpError::malformed)
+    let text =
+        std::str::from_utf8(&line[..digits]).map_err(|_| ChunkError("invalid chunk size"))?;
+    u64::from_str_radix(text, 16).map_err(|_| ChunkError("invalid chunk size"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn decode_all(input: &[u8]) -> Result<(Vec<u8>, bool, usize), HttpError> {
+    fn decode_all(input: &[u8]) -> Result<(Vec<u8>, bool, usize), ChunkError> {
         let mut buf = BytesMut::from(input);
         let mut d = ChunkedDecoder::new(1024);
         let mut out = Vec::new();
