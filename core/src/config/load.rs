@@ -3,11 +3,12 @@
 use super::env::parse_dotenv;
 use super::listeners::convert_listeners;
 use super::locate::diagnose;
+use super::protection::{convert_limits, convert_retry_budget};
 use super::providers::convert_provider;
 use super::raw::RawConfig;
 use super::report::{index, Pos, Report};
 use super::validate::check_entries;
-use super::{Config, ConfigError, Diagnostic, Loaded};
+use super::{Config, ConfigError, Diagnostic, Limits, Loaded, RetryBudgetSettings};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -50,6 +51,16 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
         );
     }
     let listeners = convert_listeners(&mut rep, &raw.listeners);
+    let retry_budget = raw
+        .retry_budget
+        .as_ref()
+        .map_or_else(RetryBudgetSettings::default, |b| {
+            convert_retry_budget(&mut rep, b, "retry_budget", RetryBudgetSettings::default())
+        });
+    let limits = raw
+        .limits
+        .as_ref()
+        .map_or_else(Limits::default, |l| convert_limits(&mut rep, l, "limits"));
 
     let (root, list) = match (&raw.model_providers, &raw.llm_providers) {
         (Some(m), Some(l)) => {
@@ -75,7 +86,9 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
     match list {
         Some(list) if !list.value.is_empty() => {
             for (i, item) in list.value.iter().enumerate() {
-                if let Some(e) = convert_provider(&mut rep, item, &index(root, i), env) {
+                if let Some(e) =
+                    convert_provider(&mut rep, item, &index(root, i), env, retry_budget)
+                {
                     entries.push(e);
                 }
             }
@@ -103,6 +116,8 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
             version,
             listeners,
             providers: entries.into_iter().map(|e| e.provider).collect(),
+            retry_budget,
+            limits,
         },
         warnings: rep.warnings,
     })

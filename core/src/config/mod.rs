@@ -7,6 +7,7 @@ mod fields;
 mod listeners;
 mod load;
 mod locate;
+mod protection;
 mod providers;
 mod raw;
 mod report;

@@ -2,10 +2,11 @@
 
 use super::env::{expand, ExpandError};
 use super::fields::{boolean, duration, int_in, text};
+use super::protection::{convert_retry_budget, warn_budget_without_policy};
 use super::raw::{RawProvider, Scalar, S};
 use super::report::{join, Pos, Report};
 use super::retry::{convert_policy, is_model_name, PolicyUses};
-use super::{Interface, MockSettings, Provider, Secret, Timeouts};
+use super::{Interface, MockSettings, Provider, RetryBudgetSettings, Secret, Timeouts};
 use std::time::Duration;
 
 use crate::anthropic::DEFAULT_MAX_TOKENS;
@@ -51,6 +52,7 @@ pub(crate) fn convert_provider(
     raw: &S<RawProvider>,
     path: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    gateway_budget: RetryBudgetSettings,
 ) -> Option<Entry> {
     let r = &raw.value;
     let pos = Pos::at(raw);
@@ -230,6 +232,13 @@ pub(crate) fn convert_provider(
         uses = Some(u);
         policy
     });
+    let retry_budget = r.retry_budget.as_ref().map(|b| {
+        let p = join(path, "retry_budget");
+        if retry_policy.is_none() {
+            warn_budget_without_policy(rep, b, &p);
+        }
+        convert_retry_budget(rep, b, &p, gateway_budget)
+    });
 
     Some(Entry {
         provider: Provider {
@@ -243,6 +252,7 @@ pub(crate) fn convert_provider(
             default_max_tokens,
             headers,
             retry_policy,
+            retry_budget,
             timeouts,
             mock,
             line,

@@ -111,6 +111,8 @@ pub(crate) struct RawConfig {
     pub listeners: Opt<RawListeners>,
     pub model_providers: Opt<Vec<S<RawProvider>>>,
     pub llm_providers: Opt<Vec<S<RawProvider>>>,
+    pub retry_budget: Opt<RawRetryBudget>,
+    pub limits: Opt<RawLimits>,
     // Plano sections that switchback does not implement: accepted and ignored, with a warning.
     pub agents: Opt<IgnoredAny>,
     pub filters: Opt<IgnoredAny>,
@@ -225,6 +227,7 @@ pub(crate) struct RawProvider {
     pub retry_policy: Opt<RawRetryPolicy>,
     pub timeouts: Opt<RawTimeouts>,
     pub mock: Opt<RawMock>,
+    pub retry_budget: Opt<RawRetryBudget>,
     // Plano fields switchback does not use: accepted and ignored, with a warning.
     pub http_host: Opt<IgnoredAny>,
     pub routing_preferences: Opt<IgnoredAny>,
@@ -262,6 +265,7 @@ pub(crate) struct RawRetryPolicy {
     pub retry_after_handling: Opt<RawRetryAfter>,
     pub max_retry_duration_ms: Opt<Scalar>,
     pub on_high_latency: Opt<RawHighLatency>,
+    pub on_failures: Opt<RawOnFailures>,
 }
 
 /// `then:` (escalation).
@@ -326,4 +330,30 @@ pub(crate) struct RawHighLatency {
     pub block_duration_seconds: Opt<Scalar>,
     pub scope: Opt<Scalar>,
     pub apply_to: Opt<Scalar>,
+}
+
+/// `retry_budget:` at the top level or on a provider entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetryBudget {
+    pub enabled: Opt<Scalar>,
+    pub ratio: Opt<Scalar>,
+    pub min_per_second: Opt<Scalar>,
+}
+
+/// `limits:` at the top level.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub max_buffered_body_bytes: Opt<Scalar>,
+}
+
+/// `on_failures:` in a `retry_policy`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOnFailures {
+    pub consecutive: Opt<Scalar>,
+    pub window_seconds: Opt<Scalar>,
+    pub block_duration_seconds: Opt<Scalar>,
+    pub scope: Opt<Scalar>,
 }

@@ -19,6 +19,7 @@
 //! commit point), `Streaming` (committed: no more retries), `Done`.
 
 mod decide;
+mod guard;
 mod relay;
 mod report;
 mod select;
@@ -38,6 +39,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 
 use crate::anthropic::{self, StreamTranslator};
 use crate::block_table::{BlockKey, BlockTable, LatencyTrigger};
+use crate::body_memory::BodyReservation;
 use crate::classify::{Failure, RuleRef, TransportFailure};
 use crate::config::{BlockApplyTo, Interface, LatencyMeasure, Provider, RetryPolicy};
 use crate::errors;
@@ -46,6 +48,7 @@ use crate::mock::{self, MockStep};
 use crate::provider;
 use crate::request_body::{self, ChatRequestInfo};
 use crate::response::{relayable_headers, set_attempt_headers, set_request_id, ClientResponse};
+use crate::secrets::{provider_credentials, scrub};
 use relay::StreamRelay;
 use select::Blocks;
 
@@ -92,6 +95,11 @@ struct Attempt {
     idle: Duration,
     last_progress: Instant,
     phase: Phase,
+    /// The half-open probe this attempt is, if it is one (spec §11).
+    probe: Option<guard::ProbeGuard>,
+    /// This attempt's share of the gateway's body memory: the body being read, or what
+    /// its stream relay holds.
+    buffered: BodyReservation,
 }
 
 /// The timer an attempt runs: when it fires, and the limit it enforces.
@@ -156,6 +164,12 @@ pub struct RetryMachine {
     mock_steps: VecDeque<(Instant, Event)>,
     /// The status of the response head sent to the client, once one was.
     client_status: Option<StatusCode>,
+    /// The last failure, for an exhaustion error given after a wait.
+    last_failure: Option<Failure>,
+    /// The request body's share of the body memory (given back when dropped).
+    request_body: Option<BodyReservation>,
+    /// The share of the body the machine handed on last (a response, the last failure).
+    kept_body: Option<BodyReservation>,
 }
 
 impl RetryMachine {
@@ -181,6 +195,9 @@ impl RetryMachine {
             first_retry_at: None,
             mock_steps: VecDeque::new(),
             client_status: None,
+            last_failure: None,
+            request_body: None,
+            kept_body: None,
         }
     }
 
@@ -370,6 +387,10 @@ impl RetryMachine {
             Phase::ReadingBody { buf, .. } => {
                 let too_large = buf.len() + data.len() > MAX_RESPONSE_BODY_BYTES;
                 if !too_large {
+                    if a.buffered.grow(data.len()).is_err() {
+                        self.on_body_memory_full();
+                        return;
+                    }
                     buf.extend_from_slice(&data);
                 }
                 too_large
@@ -377,16 +398,16 @@ impl RetryMachine {
             Phase::HoldingStream { relay, .. } | Phase::Streaming { relay } => {
                 relay.push(&data);
                 self.drain_stream(now);
+                if !self.account_stream() {
+                    self.on_body_memory_full();
+                }
                 return;
             }
         };
         if too_large {
-            let detail = format!("response body larger than {MAX_RESPONSE_BODY_BYTES} bytes");
             self.cancel_current();
-            self.fail(
-                now,
-                Failure::Transport(TransportFailure::InvalidResponse { detail }),
-            );
+            let failure = TransportFailure::invalid("the response body is larger than 32 MiB");
+            self.fail(now, Failure::Transport(failure));
         }
     }
 
@@ -408,6 +429,9 @@ impl RetryMachine {
                         Interface::Anthropic => anthropic::translate_error(status, &raw),
                         _ => raw,
                     };
+                    // An upstream that echoes the credentials it was sent must not show
+                    // them to the client.
+                    let body = scrub(body, provider_credentials(p));
                     let failure = Failure::Http {
                         status,
                         headers,
@@ -419,6 +443,8 @@ impl RetryMachine {
                 match success_body(p, raw) {
                     Ok(body) => {
                         self.record_latency(now, LatencyMeasure::Total);
+                        self.record_success(now);
+                        self.keep_attempt_body();
                         let mut out = relayable_headers(&headers);
                         if p.interface == Interface::Anthropic {
                             let json = HeaderValue::from_static("application/json");
@@ -433,11 +459,7 @@ impl RetryMachine {
                         };
                         self.respond(resp, Outcome::Success);
                     }
-                    Err(detail) => {
-                        let failure =
-                            Failure::Transport(TransportFailure::InvalidResponse { detail });
-                        self.fail(now, failure);
-                    }
+                    Err(failure) => self.fail(now, Failure::Transport(failure)),
                 }
             }
             Phase::HoldingStream { headers, relay } => {
@@ -454,7 +476,12 @@ impl RetryMachine {
     fn on_transport_error(&mut self, now: Instant, error: TransportError) {
         let committed = self.relay_mut().is_some_and(|(_, committed)| committed);
         if committed {
-            self.abort_stream(&format!("The upstream connection failed mid-stream ({error}); the answer is incomplete."), "stream_interrupted");
+            // The detail may name the upstream's address: the log has it, the client not.
+            tracing::info!(request_id = %self.req.request_id, error = %error, "upstream failed mid-stream");
+            self.abort_stream(
+                "The upstream connection failed mid-stream; the answer is incomplete.",
+                "stream_interrupted",
+            );
             return;
         }
         let failure = match error {
@@ -464,9 +491,14 @@ impl RetryMachine {
             TransportError::ConnectTimeout => TransportFailure::Connect {
                 detail: "connect timed out".into(),
             },
-            TransportError::Io(detail) | TransportError::Protocol(detail) => {
-                TransportFailure::InvalidResponse { detail }
-            }
+            TransportError::Io(detail) => TransportFailure::InvalidResponse {
+                reason: "the connection failed before the response was complete",
+                detail,
+            },
+            TransportError::Protocol(detail) => TransportFailure::InvalidResponse {
+                reason: "the response is not valid HTTP or was cut short",
+                detail,
+            },
         };
         self.fail(now, Failure::Transport(failure));
     }
@@ -513,8 +545,19 @@ impl RetryMachine {
         tracing::info!(request_id = %self.req.request_id, %model, latency_ms = latency.as_millis() as u64, blocked = blocked.is_some(), "high latency");
     }
 
-    /// Starts attempt to `target` now.
+    /// Starts attempt to `target` now, unless its failure circuit keeps it shut (then
+    /// the request waits for it, or ends, as for any block).
     fn send(&mut self, now: Instant, target: ProviderId) {
+        let probe = match self.claim(now, target) {
+            Ok(probe) => probe,
+            Err(until) => {
+                decide::wait_for(self, now, target, until);
+                return;
+            }
+        };
+        if self.next_attempt == 0 {
+            self.count_first_attempt(now);
+        }
         let id = AttemptId(self.next_attempt);
         self.next_attempt += 1;
         if !self.tried.contains(&target) {
@@ -531,6 +574,8 @@ impl RetryMachine {
             idle: p.timeouts.idle,
             last_progress: now,
             phase: Phase::AwaitingResponse,
+            probe,
+            buffered: gw.body_memory().empty_reservation(),
         }));
         if p.interface == Interface::Mock {
             let mut at = now;
@@ -648,14 +693,19 @@ impl RetryMachine {
 
 /// A success body as the client gets it: an OpenAI-interface body checked to be
 /// well-formed JSON, an Anthropic one translated. `Err` says why it is unusable.
-fn success_body(p: &Provider, raw: Bytes) -> Result<Bytes, String> {
+fn success_body(p: &Provider, raw: Bytes) -> Result<Bytes, TransportFailure> {
     match p.interface {
-        Interface::Anthropic => {
-            anthropic::translate_response(&raw, &p.model).map_err(|e| e.to_string())
-        }
+        Interface::Anthropic => anthropic::translate_response(&raw, &p.model).map_err(|e| {
+            TransportFailure::InvalidResponse {
+                reason: "the response is not a valid Anthropic message",
+                detail: e.to_string(),
+            }
+        }),
         _ => match serde_json::from_slice::<serde::de::IgnoredAny>(&raw) {
             Ok(_) => Ok(raw),
-            Err(_) => Err("the response body is not well-formed JSON".to_owned()),
+            Err(_) => Err(TransportFailure::invalid(
+                "the response body is not well-formed JSON",
+            )),
         },
     }
 }
