@@ -8,7 +8,7 @@
 //! HTTP/1.0 framing and its assertions, and its long waits scaled down.
 //!
 //! The scenarios live in one module per concern (`seed`, `transport`, `streaming`,
-//! `rules`, `disconnect`, `surface`, `limits`), on the shared `harness`.
+//! `rules`, `disconnect`, `surface`, `limits`, `storm`), on the shared `harness`.
 
 #![cfg_attr(
     not(any(feature = "smol", feature = "tokio")),
@@ -20,6 +20,7 @@ mod harness;
 mod limits;
 mod rules;
 mod seed;
+mod storm;
 mod streaming;
 mod surface;
 mod transport;
@@ -42,6 +43,9 @@ use seed::{
     it1_basic_429, it2_503_different_provider, it3_all_exhausted, it4_no_retry_policy,
     it5_max_attempts, it6_backoff_delay, it7_fallback_priority, it8_retry_after_honored,
     it9_retry_after_blocks_selection,
+};
+use storm::{
+    storm_failure_block_recovers_within_one_block, storm_retry_budget_bounds_upstream_load,
 };
 use streaming::{
     inband_error_before_commit_fails_over, malformed_sse_event_dropped, missing_done_appended,
@@ -104,5 +108,7 @@ scenarios! {
     no_policy_transport_error_is_gateway_error,
     concurrent_requests_are_served_in_parallel,
     slow_client_head_times_out,
+    storm_retry_budget_bounds_upstream_load,
+    storm_failure_block_recovers_within_one_block,
     malformed_http_400 tokio(ignore = "runtime-tokio: hyper answers unparsable HTTP with its own 400 and an empty body, not an OpenAI-shaped error (runtime contract)"),
 }
