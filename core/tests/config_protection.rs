@@ -144,6 +144,27 @@ fn budget_can_be_switched_off() {
 }
 
 #[test]
+fn an_entry_that_writes_a_budget_is_budgeted_even_when_the_gateway_is_not() {
+    let l = load(
+        "retry_budget: {enabled: false, ratio: 0.5}
+model_providers:
+  - model: openai/gpt-4o
+    access_key: k
+    retry_policy: {}
+    retry_budget: {min_per_second: 2}
+  - model: openai/gpt-4o-mini
+    access_key: k
+    retry_policy: {}
+    retry_budget: {enabled: false}
+",
+    );
+    let own = l.config.providers[0].retry_budget.expect("own budget");
+    assert!(own.enabled);
+    assert_eq!((own.ratio, own.min_per_second), (0.5, 2));
+    assert!(!l.config.providers[1].retry_budget.expect("own").enabled);
+}
+
+#[test]
 fn sizes_take_units() {
     for (written, bytes) in [
         ("1048576", 1usize << 20),

@@ -13,6 +13,7 @@ use crate::anthropic::DEFAULT_MAX_TOKENS;
 pub use crate::mock::MOCK_KINDS;
 pub use crate::provider::table::interface_for_prefix;
 use crate::provider::table::requires_base_url;
+use crate::upstream::{parse_base_url, UrlError};
 
 /// `provider_interface` values. Plano's provider names that speak OpenAI's protocol are
 /// accepted as `openai`, and Plano's `claude` as `anthropic`.
@@ -141,14 +142,9 @@ pub(crate) fn convert_provider(
         if let Some(v) = &r.base_url {
             let p = join(path, "base_url");
             if let Some(url) = expand_field(rep, v, &p, path, env) {
-                if check_url(&url) {
-                    base_url = Some(url);
-                } else {
-                    rep.error(
-                        &p,
-                        Pos::at(v),
-                        format!("`base_url` (`{}` as written) must be an http:// or https:// URL with a host, e.g. https://api.example.com/v1", text(v)),
-                    );
+                match url_problem(&url) {
+                    None => base_url = Some(url),
+                    Some(problem) => rep.error(&p, Pos::at(v), problem),
                 }
             }
         } else if requires_base_url(&prefix) {
@@ -237,7 +233,12 @@ pub(crate) fn convert_provider(
         if retry_policy.is_none() {
             warn_budget_without_policy(rep, b, &p);
         }
-        convert_retry_budget(rep, b, &p, gateway_budget)
+        // Writing a budget on an entry means budgeting it: `enabled` is not inherited.
+        let base = RetryBudgetSettings {
+            enabled: true,
+            ..gateway_budget
+        };
+        convert_retry_budget(rep, b, &p, base)
     });
 
     Some(Entry {
@@ -357,15 +358,18 @@ fn expand_field(
     }
 }
 
-fn check_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(rest) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-            !host.is_empty() && !host.starts_with(':') && !url.contains(char::is_whitespace)
-        }
-        None => false,
-    }
+/// What is wrong with a `base_url`, as a sentence that never repeats the URL: it may
+/// hold a credential (`user:password@`), or a value expanded from the environment.
+/// The same parser the gateway uses at startup decides, so `check` and `serve` agree.
+fn url_problem(url: &str) -> Option<String> {
+    let problem = match parse_base_url(url).err()? {
+        UrlError::UnsupportedScheme(_) => "`base_url` must be an http:// or https:// URL with a host, e.g. https://api.example.com/v1",
+        UrlError::UserInfo => "`base_url` must not carry credentials (`user:password@`); put the key in `access_key` instead",
+        UrlError::Fragment => "`base_url` must not have a `#fragment`",
+        UrlError::Query => "`base_url` must not have a `?query`; it is joined with the endpoint path",
+        UrlError::InvalidHost(_) => "`base_url` has no valid host; write it like https://api.example.com/v1",
+        UrlError::InvalidPort(_) => "`base_url` has an invalid port; use a number from 1 to 65535",
+        UrlError::InvalidPath(_) => "`base_url` has a path with characters that cannot be sent in a request line",
+    };
+    Some(problem.to_owned())
 }
