@@ -65,8 +65,10 @@ pub(super) fn after_failure(m: &mut RetryMachine, now: Instant, failure: Failure
     let latency = now.saturating_duration_since(attempt.sent_at);
     let probe = attempt.probe.take();
     let model = m.gw.provider(failed).model.clone();
-    // The failure (and its body) lives on in the answer or the last failure.
-    m.keep_attempt_body();
+    if matches!(failure, Failure::Http { .. }) {
+        // The error body lives on in the answer or the last failure: keep it counted.
+        m.keep_attempt_body();
+    }
     m.state = State::Idle;
 
     let gw = Arc::clone(&m.gw);
