@@ -269,6 +269,9 @@ model_providers:
   - model: openai/primary
     base_url: http://{mock429}
     access_key: bench-key
+    # The failover path measures what one failover costs, so this entry's retries are
+    # not budgeted (the budget exists to refuse exactly this traffic in an outage).
+    retry_budget: {{enabled: false}}
     retry_policy:
       fallback_models: [groq/fallback]
       on_status_codes:

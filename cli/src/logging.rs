@@ -3,10 +3,17 @@
 //! Lines are formatted on the thread that logs and written by a background thread
 //! through a buffer that is flushed whenever no line is waiting: a request never waits
 //! for a `write` to stderr, and a burst of lines costs one syscall, not one per line.
+//!
+//! Records of crates that log through the `log` crate are bridged into the same
+//! subscriber, except those of [`SILENCED_CRATES`], which are dropped whatever
+//! `RUST_LOG` says: they dump wire bytes that carry credentials.
 
 use std::io::{BufWriter, IsTerminal};
 
+use tracing::level_filters::LevelFilter;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+use tracing_log::AsLog;
+use tracing_subscriber::filter::Directive;
 use tracing_subscriber::EnvFilter;
 
 use crate::LogFormat;
@@ -15,10 +22,30 @@ use crate::LogFormat;
 /// allocated up front, so this bounds the logger's memory too.
 const LOG_QUEUE_LINES: usize = 8 * 1024;
 
-/// Installs the global subscriber: level from `RUST_LOG` (default `info`). Keep the
-/// returned guard alive until exit: dropping it flushes what is still buffered.
+/// Crates whose log records never reach the log. `ureq_proto` (the upstream HTTP/1.1
+/// codec) writes a hex dump of every request head it encodes at trace level, and a
+/// request head holds the provider key (`Authorization`, `x-api-key`, `api-key`) and the
+/// entry's `headers:` values.
+pub const SILENCED_CRATES: &[&str] = &["ureq_proto"];
+
+/// Installs the global subscriber: level from `RUST_LOG` (default `info`), with
+/// [`SILENCED_CRATES`] switched off. Keep the returned guard alive until exit: dropping
+/// it flushes what is still buffered.
 pub fn init(format: LogFormat) -> WorkerGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    for name in SILENCED_CRATES {
+        // Overrides any directive RUST_LOG has for the same target.
+        if let Ok(off) = format!("{name}=off").parse::<Directive>() {
+            filter = filter.add_directive(off);
+        }
+    }
+    // The bridge from the `log` crate drops the silenced crates' records before they
+    // become events at all, so no layer or filter can let them through.
+    let max_level = filter.max_level_hint().unwrap_or(LevelFilter::TRACE);
+    let bridged = tracing_log::LogTracer::builder()
+        .ignore_all(SILENCED_CRATES.iter().copied())
+        .with_max_level(max_level.as_log())
+        .init();
     let ansi = std::io::stderr().is_terminal();
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
@@ -28,9 +55,17 @@ pub fn init(format: LogFormat) -> WorkerGuard {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Human => builder.with_ansi(ansi).init(),
+    let installed = match format {
+        LogFormat::Json => tracing::subscriber::set_global_default(builder.json().finish()),
+        LogFormat::Human => {
+            tracing::subscriber::set_global_default(builder.with_ansi(ansi).finish())
+        }
+    };
+    if let Err(e) = installed {
+        eprintln!("warning: cannot install the logger: {e}");
+    }
+    if let Err(e) = bridged {
+        tracing::warn!("log records of dependencies are not logged: {e}");
     }
     guard
 }

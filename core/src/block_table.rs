@@ -1,16 +1,19 @@
 //! Blocks: which models (or whole provider prefixes) selection should avoid until
-//! when, from rate-limit pushback (spec §4.5) and from latency triggers (§4.6).
+//! when, from rate-limit pushback (spec §4.5), from latency triggers (§4.6) and from
+//! consecutive failures (§11, [`FailureBlocks`]).
 //!
 //! One [`BlockTable`] is shared by every request of a gateway (`apply_to: global`);
-//! each request also keeps a private one (`apply_to: request`). The table is sans-IO:
-//! every method takes `now`. Memory is bounded by the number of distinct keys
-//! recorded (models and prefixes from the config) times `min_triggers`.
+//! each request also keeps a private one (`apply_to: request`; failure blocks are always
+//! global). The table is sans-IO: every method takes `now`. Memory is bounded by the
+//! number of distinct keys recorded (models and prefixes from the config) times
+//! `min_triggers` (or `on_failures.consecutive`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::config::{model_prefix, BlockScope};
+use crate::failure_blocks::{FailureBlocks, FailureGate, FailureTrigger, ProbeTicket};
 
 /// What a block covers.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,12 +45,13 @@ pub struct LatencyTrigger {
     pub block_duration: Duration,
 }
 
-/// Pushback and latency blocks, and the recent high-latency events behind the latter.
+/// Pushback, latency and failure blocks, and the recent events behind the latter two.
 #[derive(Debug, Default)]
 pub struct BlockTable {
     pushback: BTreeMap<BlockKey, Instant>,
     latency: BTreeMap<BlockKey, Instant>,
     latency_events: BTreeMap<BlockKey, VecDeque<Instant>>,
+    failures: FailureBlocks,
 }
 
 impl BlockTable {
@@ -113,6 +117,45 @@ impl BlockTable {
         Self::lookup(&self.latency, now, model)
     }
 
+    /// Records a retriable failure on `model` (see [`FailureBlocks::record_failure`]):
+    /// reopens a half-open circuit, and with `trigger` counts towards opening `key`'s.
+    /// Returns the block's end when one was opened.
+    pub fn record_failure(
+        &mut self,
+        now: Instant,
+        model: &str,
+        trigger: Option<(BlockKey, FailureTrigger)>,
+    ) -> Option<Instant> {
+        self.failures.record_failure(now, model, trigger)
+    }
+
+    /// Records a success on `model`: clears its failure runs, closes a half-open circuit.
+    pub fn record_success(&mut self, now: Instant, model: &str) {
+        self.failures.record_success(now, model);
+    }
+
+    /// Until when the failure circuits of `model` keep selection away from it at `now`
+    /// (see [`FailureBlocks::blocked_until`]).
+    pub fn failure_until(&self, now: Instant, model: &str) -> Option<Instant> {
+        self.failures.blocked_until(now, model)
+    }
+
+    /// Decides an attempt on `model` by its failure circuits, taking the half-open probe
+    /// when it is free (see [`FailureBlocks::claim`]).
+    pub fn claim_attempt(
+        &mut self,
+        now: Instant,
+        model: &str,
+        lease_until: Instant,
+    ) -> FailureGate {
+        self.failures.claim(now, model, lease_until)
+    }
+
+    /// Hands a probe's turn on without an outcome (see [`FailureBlocks::end_probe`]).
+    pub fn end_probe(&mut self, model: &str, ticket: ProbeTicket) {
+        self.failures.end_probe(model, ticket);
+    }
+
     fn lookup(map: &BTreeMap<BlockKey, Instant>, now: Instant, model: &str) -> Option<Instant> {
         let by_model = map.get(&BlockKey::Model(model.to_owned()));
         let by_prefix = map.get(&BlockKey::Prefix(model_prefix(model).to_owned()));
@@ -129,11 +172,12 @@ impl BlockTable {
         self.pushback.retain(|_, until| *until > now);
         self.latency.retain(|_, until| *until > now);
         self.latency_events.retain(|_, events| !events.is_empty());
+        self.failures.prune(now);
     }
 
     /// How many entries the table holds (blocks plus trigger histories); for tests and metrics.
     pub fn len(&self) -> usize {
-        self.pushback.len() + self.latency.len() + self.latency_events.len()
+        self.pushback.len() + self.latency.len() + self.latency_events.len() + self.failures.len()
     }
 
     /// True when nothing is recorded.

@@ -26,19 +26,49 @@ pub enum Failure {
 }
 
 /// A failure below HTTP, or a response that cannot be used.
+///
+/// A `detail` is for the log: it may name the upstream's address (runtimes put the
+/// origin into connect errors), so it never reaches a client. What a client is told comes
+/// from the provider entry's name and the variant, plus a `reason` the core wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportFailure {
     /// No commit within the attempt's time (`first_token`, `idle` or the request deadline).
     Timeout { after: Duration },
     /// Connection refused, reset, TLS failure, DNS failure.
     Connect { detail: String },
-    /// A truncated, unframed or malformed response.
-    InvalidResponse { detail: String },
+    /// A truncated, unframed or malformed response. `reason` is fixed text that may be
+    /// shown to the client ("the response body is not well-formed JSON").
+    InvalidResponse {
+        reason: &'static str,
+        detail: String,
+    },
     /// An in-band `error` event in a stream before it committed (its JSON data).
     StreamError { data: String },
 }
 
+impl TransportFailure {
+    /// An unusable response whose client-facing `reason` is also all there is to log.
+    pub fn invalid(reason: &'static str) -> TransportFailure {
+        TransportFailure::InvalidResponse {
+            reason,
+            detail: reason.to_owned(),
+        }
+    }
+}
+
 impl Failure {
+    /// What the log says about the failure beyond its `error_type`, if anything. Never
+    /// put it in a client-facing body.
+    pub fn log_detail(&self) -> Option<&str> {
+        match self {
+            Failure::Transport(
+                TransportFailure::Connect { detail }
+                | TransportFailure::InvalidResponse { detail, .. },
+            ) => Some(detail),
+            _ => None,
+        }
+    }
+
     /// The `error_type` of the exhaustion body (spec §4.8).
     pub fn error_type(&self) -> String {
         match self {

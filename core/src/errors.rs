@@ -47,6 +47,22 @@ pub fn invalid_request(message: &str, code: Option<&str>) -> ClientResponse {
     )
 }
 
+/// 400 `invalid_request_error` about one request field, named in `param` (as OpenAI's
+/// own errors do).
+pub fn invalid_request_param(
+    message: &str,
+    code: Option<&str>,
+    param: Option<&str>,
+) -> ClientResponse {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        message,
+        "invalid_request_error",
+        code,
+        json!({ "param": param }),
+    )
+}
+
 /// 413 for a request body over `limit` bytes.
 pub fn payload_too_large(limit: usize) -> ClientResponse {
     error_response(
@@ -96,6 +112,22 @@ pub fn model_not_found(model: &str, configured: &[String]) -> ClientResponse {
         Some("model_not_found"),
         json!({ "param": "model", "available_models": configured }),
     )
+}
+
+/// 503 with `Retry-After: 1` when the gateway holds as many buffered body bytes as
+/// `limits.max_buffered_body_bytes` allows: the request was not started (or could not
+/// finish) and may be sent again in a moment.
+pub fn overloaded() -> ClientResponse {
+    let mut r = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The gateway is holding as much request and response data as its memory limit allows; retry in a moment.",
+        "server_error",
+        Some("gateway_overloaded"),
+        Value::Null,
+    );
+    r.headers
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
 }
 
 /// 408 when the client did not send its request in time.

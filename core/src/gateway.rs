@@ -1,6 +1,7 @@
 //! The gateway's front door (spec §2): routes a client request to a ready response or
 //! to a [`RetryMachine`] that a runtime drives. Holds the compiled config and the
-//! shared block table. Pure: the runtime supplies the clock readings and randomness.
+//! state shared across requests: the block table, the retry budgets and the count of
+//! buffered body bytes. Pure: the runtime supplies the clock readings and randomness.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -10,13 +11,16 @@ use http::{HeaderMap, Method};
 use serde_json::json;
 
 use crate::block_table::SharedBlockTable;
+use crate::body_memory::{BodyMemory, BodyReservation};
 use crate::config::{Config, Provider};
 use crate::errors;
 use crate::machine::{ChatRequest, RetryMachine};
 use crate::provider::{self, Endpoint};
 use crate::request_body::{self, RequestBodyError};
 use crate::response::{accepted_request_id, generate_request_id, ClientResponse};
+use crate::retry_budget::{RetryBudget, SharedRetryBudget};
 use crate::routing::{self, RouteTarget, Router, Targets};
+use crate::secrets::{mark_client_credentials, Redacted};
 
 /// The largest client request body accepted (spec §2: 32 MiB); runtimes answer
 /// [`errors::payload_too_large`] beyond it without reading further.
@@ -59,13 +63,25 @@ impl Default for ServeOptions {
 pub struct ProviderId(pub usize);
 
 /// A client request as the runtime read it (body complete and within the limit).
-#[derive(Debug, Clone)]
+/// Its `Debug` shows no credential header value.
+#[derive(Clone)]
 pub struct ClientRequest {
     pub method: Method,
     /// The request target's path, with or without a query.
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
+}
+
+impl std::fmt::Debug for ClientRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("headers", &Redacted(&self.headers))
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 /// Clock readings and randomness for one request, from the runtime.
@@ -100,6 +116,9 @@ pub struct Gateway {
     endpoints: Vec<Option<Endpoint>>,
     router: Router,
     blocks: SharedBlockTable,
+    /// Per provider entry: the retry budget its requests count in (`None`: unbudgeted).
+    budgets: Vec<Option<SharedRetryBudget>>,
+    body_memory: BodyMemory,
     models_body: Bytes,
 }
 
@@ -137,12 +156,24 @@ impl Gateway {
             .map_err(GatewayError)?;
         let router = Router::new(&targets, configured, &config.aliases);
         let models_body = models_body(&config);
+        let shared_budget =
+            RetryBudget::from_settings(&config.retry_budget).map(SharedRetryBudget::new);
+        let budgets = targets
+            .iter()
+            .map(|p| match &p.retry_budget {
+                Some(own) => RetryBudget::from_settings(own).map(SharedRetryBudget::new),
+                None => shared_budget.clone(),
+            })
+            .collect();
+        let body_memory = BodyMemory::new(config.limits.max_buffered_body_bytes);
         Ok(Gateway {
             config,
             targets,
             endpoints,
             router,
             blocks: SharedBlockTable::new(),
+            budgets,
+            body_memory,
             models_body,
         })
     }
@@ -190,8 +221,38 @@ impl Gateway {
         &self.blocks
     }
 
-    /// Answers a client request, or returns the machine that will (spec §2).
+    /// The retry budget that requests routed to `id` count in (spec §11): the entry's
+    /// own, or the gateway's; `None` when budgeting is off for them.
+    pub fn retry_budget(&self, id: ProviderId) -> Option<&SharedRetryBudget> {
+        self.budgets.get(id.0).and_then(Option::as_ref)
+    }
+
+    /// The gateway-wide count of buffered body bytes (`limits.max_buffered_body_bytes`).
+    /// A connection driver reserves a request body here as it reads it, answers
+    /// [`errors::overloaded`] when a reservation fails, and hands the reservation to
+    /// [`handle_reserved`](Self::handle_reserved) with the request.
+    pub fn body_memory(&self) -> &BodyMemory {
+        &self.body_memory
+    }
+
+    /// Answers a client request, or returns the machine that will (spec §2). The body
+    /// of a chat request is counted against [`body_memory`](Self::body_memory) for as
+    /// long as its machine lives; when it does not fit, the answer is
+    /// [`errors::overloaded`].
     pub fn handle(self: &Arc<Self>, req: ClientRequest, ctx: RequestContext) -> Reply {
+        self.handle_reserved(req, ctx, None)
+    }
+
+    /// [`handle`](Self::handle) for a request whose body the caller already reserved
+    /// while reading it: `reservation` moves into the machine (topped up to the body's
+    /// length if it holds less) and is given back when the machine is dropped.
+    pub fn handle_reserved(
+        self: &Arc<Self>,
+        mut req: ClientRequest,
+        ctx: RequestContext,
+        reservation: Option<BodyReservation>,
+    ) -> Reply {
+        mark_client_credentials(&mut req.headers);
         let request_id = accepted_request_id(&req.headers)
             .map(str::to_owned)
             .unwrap_or_else(|| generate_request_id(ctx.random));
@@ -206,7 +267,7 @@ impl Gateway {
                 ready(ClientResponse::json(self.models_body.clone()))
             }
             "/v1/chat/completions" if req.method == Method::POST => {
-                match self.start_chat(req, ctx, &request_id) {
+                match self.start_chat(req, ctx, &request_id, reservation) {
                     Ok(machine) => Reply::Chat(Box::new(machine)),
                     Err(resp) => ready(*resp),
                 }
@@ -222,7 +283,20 @@ impl Gateway {
         req: ClientRequest,
         ctx: RequestContext,
         request_id: &str,
+        reservation: Option<BodyReservation>,
     ) -> Result<RetryMachine, Box<ClientResponse>> {
+        let mut reservation = match reservation {
+            Some(r) => r,
+            None => self
+                .body_memory
+                .reserve(0)
+                .map_err(|_| Box::new(errors::overloaded()))?,
+        };
+        if reservation.bytes() < req.body.len() {
+            reservation
+                .resize(req.body.len())
+                .map_err(|_| Box::new(errors::overloaded()))?;
+        }
         let info = request_body::inspect(&req.body).map_err(|e| Box::new(bad_body(&e)))?;
         let route = self.route(&info.model).ok_or_else(|| {
             let models: Vec<String> = self
@@ -243,7 +317,9 @@ impl Gateway {
             client_headers: req.headers,
             request_id: request_id.to_owned(),
         };
-        Ok(RetryMachine::new(Arc::new(targets), chat, ctx))
+        let mut machine = RetryMachine::new(Arc::new(targets), chat, ctx);
+        machine.hold_request_body(reservation);
+        Ok(machine)
     }
 }
 
@@ -272,7 +348,8 @@ fn models_body(config: &Config) -> Bytes {
 fn bad_body(e: &RequestBodyError) -> ClientResponse {
     let code = match e {
         RequestBodyError::InvalidJson { .. } | RequestBodyError::NotAnObject => None,
+        RequestBodyError::WrongType { .. } => Some("invalid_type"),
         _ => Some("invalid_value"),
     };
-    errors::invalid_request(&e.to_string(), code)
+    errors::invalid_request_param(&e.to_string(), code, e.param())
 }

@@ -11,9 +11,12 @@
 //! - Duplicate top-level `model`, `messages`, `stream` or `stream_options` keys are rejected
 //!   ([`RequestBodyError::DuplicateKey`]): parsers disagree on which copy wins, so forwarding
 //!   such a body could route on one model while the upstream reads another.
-//! - `stream` is true only when it is the JSON literal `true`; `include_usage` only when
-//!   `stream_options` is an object whose `include_usage` is `true`. Other values and types are
-//!   left for the upstream to judge.
+//! - The fields the gateway reads must have the types OpenAI documents, or the request is
+//!   a 400 naming the field ([`RequestBodyError::WrongType`]): `stream` a boolean,
+//!   `stream_options` an object, `stream_options.include_usage` a boolean. `null` counts as
+//!   absent for all three (OpenAI's schema marks them nullable). A request the gateway
+//!   would otherwise misread (`"stream": "true"` forwarded as non-streaming) never leaves
+//!   it. Fields the gateway does not read are left for the upstream to judge.
 
 use std::ops::Range;
 
@@ -64,6 +67,58 @@ pub enum RequestBodyError {
     /// `messages` is not an array.
     #[error("`messages` must be an array")]
     MessagesNotArray,
+    /// A field the gateway reads has the wrong JSON type.
+    #[error("`{field}` must be {expected}, not {found}")]
+    WrongType {
+        /// The field, as a dotted path (`stream_options.include_usage`).
+        field: &'static str,
+        /// What it must be, e.g. `a boolean (true or false)`.
+        expected: &'static str,
+        /// What it is, e.g. `a string`.
+        found: &'static str,
+    },
+}
+
+impl RequestBodyError {
+    /// The request field the error is about, for the error body's `param`.
+    pub fn param(&self) -> Option<&'static str> {
+        match self {
+            RequestBodyError::InvalidJson { .. } | RequestBodyError::NotAnObject => None,
+            RequestBodyError::DuplicateKey(key) => Some(key),
+            RequestBodyError::MissingModel | RequestBodyError::ModelNotString => Some("model"),
+            RequestBodyError::MissingMessages | RequestBodyError::MessagesNotArray => {
+                Some("messages")
+            }
+            RequestBodyError::WrongType { field, .. } => Some(field),
+        }
+    }
+}
+
+/// What a JSON value is, for messages.
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+const BOOLEAN: &str = "a boolean (true or false)";
+
+/// `v` as an optional boolean: absent or `null` is `None`.
+fn optional_bool(v: Option<&Value>, field: &'static str) -> Result<Option<bool>, RequestBodyError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(RequestBodyError::WrongType {
+            field,
+            expected: BOOLEAN,
+            found: kind_of(other),
+        }),
+    }
 }
 
 /// Top-level keys that may appear at most once.
@@ -118,11 +173,21 @@ pub fn inspect(body: &[u8]) -> Result<ChatRequestInfo, RequestBodyError> {
         Some(_) => return Err(RequestBodyError::MessagesNotArray),
     }
     let model_span = model_span.ok_or(RequestBodyError::MissingModel)?;
-    let stream = map.get("stream") == Some(&Value::Bool(true));
-    let include_usage = map
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        == Some(&Value::Bool(true));
+    let stream = optional_bool(map.get("stream"), "stream")?.unwrap_or(false);
+    let include_usage = match map.get("stream_options") {
+        None | Some(Value::Null) => false,
+        Some(Value::Object(options)) => {
+            optional_bool(options.get("include_usage"), "stream_options.include_usage")?
+                .unwrap_or(false)
+        }
+        Some(other) => {
+            return Err(RequestBodyError::WrongType {
+                field: "stream_options",
+                expected: "an object",
+                found: kind_of(other),
+            })
+        }
+    };
     Ok(ChatRequestInfo {
         model,
         stream,

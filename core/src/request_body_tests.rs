@@ -36,13 +36,54 @@ fn stream_and_include_usage() {
         "stream_options":{"include_usage":true}}"#);
     assert!(info.stream);
     assert!(info.include_usage);
-    let info = ok(r#"{"model":"m","messages":[],"stream":"true",
-        "stream_options":{"include_usage":1}}"#);
-    assert!(!info.stream);
-    assert!(!info.include_usage);
     let info = ok(r#"{"model":"m","messages":[],"stream":false,"stream_options":null}"#);
     assert!(!info.stream);
     assert!(!info.include_usage);
+    let info = ok(r#"{"model":"m","messages":[],"stream":null,
+        "stream_options":{"include_usage":null}}"#);
+    assert!(!info.stream);
+    assert!(!info.include_usage);
+}
+
+#[test]
+fn fields_the_gateway_reads_must_have_their_types() {
+    let wrong = |field, found| RequestBodyError::WrongType {
+        field,
+        expected: if field == "stream_options" {
+            "an object"
+        } else {
+            "a boolean (true or false)"
+        },
+        found,
+    };
+    let cases = [
+        (
+            r#"{"model":"m","messages":[],"stream":"true"}"#,
+            wrong("stream", "a string"),
+        ),
+        (
+            r#"{"model":"m","messages":[],"stream":1}"#,
+            wrong("stream", "a number"),
+        ),
+        (
+            r#"{"model":"m","messages":[],"stream":[true]}"#,
+            wrong("stream", "an array"),
+        ),
+        (
+            r#"{"model":"m","messages":[],"stream":true,"stream_options":"yes"}"#,
+            wrong("stream_options", "a string"),
+        ),
+        (
+            r#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":1}}"#,
+            wrong("stream_options.include_usage", "a number"),
+        ),
+    ];
+    for (body, want) in cases {
+        let got = inspect(body.as_bytes());
+        assert_eq!(got.as_ref(), Err(&want), "{body}");
+        let e = got.expect_err("wrong type");
+        assert!(e.to_string().contains(e.param().unwrap_or("?")), "{e}");
+    }
 }
 
 #[test]

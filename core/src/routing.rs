@@ -19,9 +19,11 @@
 use std::sync::Arc;
 
 use crate::block_table::SharedBlockTable;
+use crate::body_memory::BodyMemory;
 use crate::config::{ModelAlias, Provider};
 use crate::gateway::{Gateway, ProviderId};
 use crate::provider::{self, Endpoint};
+use crate::retry_budget::SharedRetryBudget;
 
 /// Which step of the routing order matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +198,8 @@ pub fn concrete(wildcard: &Provider, model: &str) -> Provider {
 pub struct Targets {
     gateway: Arc<Gateway>,
     extra: Option<(ProviderId, Provider, Option<Endpoint>)>,
+    /// The configured entry the request was routed to (a wildcard for `extra`).
+    entry: ProviderId,
 }
 
 impl Targets {
@@ -212,6 +216,7 @@ impl Targets {
                 Targets {
                     gateway,
                     extra: None,
+                    entry: route.provider,
                 },
                 route.provider,
             ));
@@ -223,6 +228,7 @@ impl Targets {
             Targets {
                 gateway,
                 extra: Some((id, p, endpoint)),
+                entry: route.provider,
             },
             id,
         ))
@@ -260,6 +266,20 @@ impl Targets {
     /// The block table shared by every request of the gateway.
     pub fn blocks(&self) -> &SharedBlockTable {
         self.gateway.blocks()
+    }
+
+    /// The retry budget the requests of `id` count in: the routed entry's for the
+    /// request's own concrete target, else the entry's (`None`: unbudgeted).
+    pub fn retry_budget(&self, id: ProviderId) -> Option<&SharedRetryBudget> {
+        match &self.extra {
+            Some((x, _, _)) if *x == id => self.gateway.retry_budget(self.entry),
+            _ => self.gateway.retry_budget(id),
+        }
+    }
+
+    /// The gateway-wide count of buffered body bytes.
+    pub fn body_memory(&self) -> &BodyMemory {
+        self.gateway.body_memory()
     }
 }
 

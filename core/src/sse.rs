@@ -21,9 +21,11 @@
 //!   followed by a blank line), per the rules, and reports whether it did.
 //! - **Size limit**: a single event block (its buffered field values plus the line being read)
 //!   may hold at most `max_event_bytes` bytes. Past that, [`SseError::EventTooLarge`] is yielded
-//!   once, everything buffered for that event is dropped, and input is discarded up to and
-//!   including the next blank line. Comment lines (`:` keep-alives) are skipped without being
-//!   buffered and never count against the limit.
+//!   once, after the events framed before it, and the framer stops: everything buffered is
+//!   dropped and every later byte ignored, so a stream with an oversized event costs no more
+//!   than the limit, however long the event goes on. A relay treats it as a failed stream.
+//!   Comment lines (`:` keep-alives) are skipped without being buffered and never count against
+//!   the limit.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -43,10 +45,10 @@ pub struct SseEvent {
     pub retry: Option<u64>,
 }
 
-/// What can go wrong while framing. Framing continues after an error.
+/// What can go wrong while framing. Framing stops after an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SseError {
-    /// An event (or one of its lines) exceeded the framer's limit; it was dropped.
+    /// An event (or one of its lines) exceeded the framer's limit; framing stopped.
     #[error("server-sent event larger than {limit} bytes")]
     EventTooLarge {
         /// The `max_event_bytes` the framer was built with.
@@ -85,9 +87,9 @@ pub struct SseFramer {
     after_cr: bool,
     /// Up to 3 leading bytes of the stream, held until we know whether they are a BOM.
     bom_probe: Option<Vec<u8>>,
-    /// Dropping an oversized event until the next blank line.
-    discarding: bool,
-    /// Whether the current line has any bytes (used when discarding or skipping comments).
+    /// An event went past the limit: the rest of the stream is ignored.
+    failed: bool,
+    /// Whether the current line has any bytes (a comment line counts).
     line_nonempty: bool,
     /// Raw bytes of the `data` values so far, joined with `\n` (decoded at dispatch).
     data: Vec<u8>,
@@ -112,7 +114,7 @@ impl SseFramer {
             mode: LineMode::Start,
             after_cr: false,
             bom_probe: Some(Vec::with_capacity(3)),
-            discarding: false,
+            failed: false,
             line_nonempty: false,
             data: Vec::new(),
             has_data: false,
@@ -125,9 +127,10 @@ impl SseFramer {
     }
 
     /// Feeds the next chunk of the stream and frames every event it completes, for
-    /// [`next_event`](Self::next_event) to return. Ignored after [`finish`](Self::finish).
+    /// [`next_event`](Self::next_event) to return. Ignored after [`finish`](Self::finish)
+    /// and after an [`SseError`].
     pub fn push(&mut self, bytes: &[u8]) {
-        if self.finished {
+        if self.finished || self.failed {
             return;
         }
         let mut bytes = bytes;
@@ -166,20 +169,23 @@ impl SseFramer {
             || self.has_data
             || !self.event_type.is_empty()
             || self.id.is_some()
-            || self.retry.is_some()
-            || self.discarding;
+            || self.retry.is_some();
         self.reset_event();
         self.line = Vec::new();
         self.mode = LineMode::Start;
         self.line_nonempty = false;
-        self.discarding = false;
-        partial
+        partial && !self.failed
     }
 
     /// The WHATWG "last event ID": the most recent `id` field seen anywhere in the stream
     /// (empty until one is seen; an `id:` with an empty value resets it).
     pub fn last_event_id(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.last_event_id)
+    }
+
+    /// Whether framing stopped at an oversized event ([`SseError::EventTooLarge`]).
+    pub fn has_failed(&self) -> bool {
+        self.failed
     }
 
     /// Bytes held for the event being framed (raw field values and the partial line); never
@@ -203,6 +209,9 @@ impl SseFramer {
         }
         while let Some(pos) = bytes.iter().position(|&b| b == b'\r' || b == b'\n') {
             self.extend_line(&bytes[..pos]);
+            if self.failed {
+                return;
+            }
             self.end_line();
             let crlf = bytes[pos] == b'\r';
             bytes = &bytes[pos + 1..];
@@ -222,7 +231,7 @@ impl SseFramer {
             return;
         }
         self.line_nonempty = true;
-        if self.discarding {
+        if self.failed {
             return;
         }
         if self.mode == LineMode::Start {
@@ -245,23 +254,17 @@ impl SseFramer {
             }));
             self.reset_event();
             self.line = Vec::new();
-            self.discarding = true;
+            self.last_event_id = Vec::new();
+            self.failed = true;
             return;
         }
         self.line.extend_from_slice(part);
     }
 
     fn end_line(&mut self) {
-        let was_blank = !self.line_nonempty;
         let mode = self.mode;
         self.mode = LineMode::Start;
         self.line_nonempty = false;
-        if self.discarding {
-            if was_blank {
-                self.discarding = false;
-            }
-            return;
-        }
         match mode {
             LineMode::Comment => {}
             LineMode::Start => self.dispatch(),

@@ -227,17 +227,24 @@ fn finish_discards_incomplete_event() {
 }
 
 #[test]
-fn oversized_event_is_reported_once_and_skipped() {
+fn oversized_event_is_reported_once_and_framing_stops() {
     let mut framer = SseFramer::new(16);
-    framer.push(b"data: 0123456789\ndata: 0123456789\ndata: more\n");
+    framer.push(b"data: ok\n\ndata: 0123456789\ndata: 0123456789\ndata: more\n\ndata: x\n\n");
+    assert_eq!(
+        framer.next_event(),
+        Some(Ok(ev("ok"))),
+        "events before it come first"
+    );
     assert_eq!(
         framer.next_event(),
         Some(Err(SseError::EventTooLarge { limit: 16 }))
     );
     assert_eq!(framer.next_event(), None);
-    framer.push(b"data: still discarded\n\ndata: ok\n\n");
-    assert_eq!(framer.next_event(), Some(Ok(ev("ok"))));
+    assert!(framer.has_failed());
+    framer.push(b"data: ignored\n\n");
     assert_eq!(framer.next_event(), None);
+    assert_eq!(framer.buffered_bytes(), 0);
+    assert!(!framer.finish(), "the error was already reported");
 }
 
 #[test]
@@ -250,10 +257,8 @@ fn oversized_line_is_bounded_while_streaming_in() {
     }
     framer.push(b"\r\n\r\ndata: after\r\n\r\n");
     let got: Vec<_> = std::iter::from_fn(|| framer.next_event()).collect();
-    assert_eq!(
-        got,
-        vec![Err(SseError::EventTooLarge { limit: 64 }), Ok(ev("after"))]
-    );
+    assert_eq!(got, vec![Err(SseError::EventTooLarge { limit: 64 })]);
+    assert_eq!(framer.buffered_bytes(), 0);
 }
 
 #[test]

@@ -351,6 +351,21 @@ fn secrets_never_in_messages() {
     .to_string();
     assert!(!all.contains("sk-test-openai"), "{all}");
     expect(&y, "model_providers[0].base_url", 7, "http://");
+    // Credentials written into the URL itself are refused, and not repeated.
+    let in_url = with(
+        "  - model: openai/gpt-4o\n    base_url: https://admin:hunter2-secret@api.example.com/v1\n",
+    );
+    let all = ConfigError {
+        errors: errors(&in_url),
+    }
+    .to_string();
+    assert!(!all.contains("hunter2-secret"), "{all}");
+    expect(
+        &in_url,
+        "model_providers[0].base_url",
+        6,
+        "must not carry `user:password@` credentials",
+    );
     expect(
         &y,
         "model_providers[0].headers.bad header",

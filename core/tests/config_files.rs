@@ -180,6 +180,13 @@ fn full_example_values() {
         "test-OPENAI_API_KEY"
     );
     assert_eq!(c.providers[2].headers[0].0, "x-team");
+    let f = p.on_failures.expect("on_failures");
+    assert_eq!(
+        (f.consecutive, f.block_duration),
+        (5, Duration::from_secs(30))
+    );
+    assert!(c.retry_budget.enabled);
+    assert_eq!(c.limits.max_buffered_body_bytes, 256 << 20);
 }
 
 #[test]

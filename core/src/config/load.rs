@@ -6,11 +6,12 @@ use super::listeners::{convert_listeners, listener_max_retries};
 use super::locate::diagnose;
 use super::max_retries::listener_retry_policy;
 use super::plano::ignored_sections;
+use super::protection::{convert_limits, convert_retry_budget};
 use super::providers::convert_provider;
 use super::raw::RawConfig;
 use super::report::{index, Pos, Report};
 use super::validate::check_entries;
-use super::{Config, ConfigError, Diagnostic, Loaded};
+use super::{Config, ConfigError, Diagnostic, Limits, Loaded, RetryBudgetSettings};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -45,6 +46,16 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
     let version = raw.version.as_ref().map(super::fields::text);
     let connect_override = ignored_sections(&mut rep, &raw);
     let listeners = convert_listeners(&mut rep, &raw.listeners);
+    let retry_budget = raw
+        .retry_budget
+        .as_ref()
+        .map_or_else(RetryBudgetSettings::default, |b| {
+            convert_retry_budget(&mut rep, b, "retry_budget", RetryBudgetSettings::default())
+        });
+    let limits = raw
+        .limits
+        .as_ref()
+        .map_or_else(Limits::default, |l| convert_limits(&mut rep, l, "limits"));
 
     let (root, list) = match (&raw.model_providers, &raw.llm_providers) {
         (Some(m), Some(l)) => {
@@ -70,7 +81,9 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
     match list {
         Some(list) if !list.value.is_empty() => {
             for (i, item) in list.value.iter().enumerate() {
-                if let Some(e) = convert_provider(&mut rep, item, &index(root, i), env) {
+                if let Some(e) =
+                    convert_provider(&mut rep, item, &index(root, i), env, retry_budget)
+                {
                     entries.push(e);
                 }
             }
@@ -107,6 +120,8 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
             listeners,
             providers: entries.into_iter().map(|e| e.provider).collect(),
             aliases,
+            retry_budget,
+            limits,
         },
         warnings: rep.warnings,
     })

@@ -44,5 +44,6 @@ pub fn listener_retry_policy(n: u32) -> RetryPolicy {
         retry_after_handling: RetryAfterHandling::default(),
         max_retry_duration: None,
         on_high_latency: None,
+        on_failures: None,
     }
 }

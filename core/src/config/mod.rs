@@ -11,6 +11,7 @@ mod load;
 mod locate;
 mod max_retries;
 mod plano;
+mod protection;
 mod providers;
 mod raw;
 mod report;

@@ -2,17 +2,20 @@
 
 use super::env::{expand, ExpandError};
 use super::fields::{boolean, duration, int_in, text};
+use super::protection::{convert_retry_budget, warn_budget_without_policy};
 use super::raw::{RawProvider, Scalar, S};
 use super::report::{join, Pos, Report};
 use super::retry::{convert_policy, is_model_name, PolicyUses};
-use super::{Interface, MockSettings, PolicyOrigin, Provider, Secret, Timeouts};
-use crate::upstream::{parse_base_url, UrlError};
+use super::{
+    Interface, MockSettings, PolicyOrigin, Provider, RetryBudgetSettings, Secret, Timeouts,
+};
 use std::time::Duration;
 
 use crate::anthropic::DEFAULT_MAX_TOKENS;
 pub use crate::mock::MOCK_KINDS;
 pub use crate::provider::table::interface_for_prefix;
 use crate::provider::table::requires_base_url;
+use crate::upstream::{parse_base_url, UrlError};
 
 /// `provider_interface` values. Plano's provider names that speak OpenAI's protocol are
 /// accepted as `openai`, and Plano's `claude` as `anthropic`.
@@ -60,6 +63,7 @@ pub(crate) fn convert_provider(
     raw: &S<RawProvider>,
     path: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    gateway_budget: RetryBudgetSettings,
 ) -> Option<Entry> {
     let r = &raw.value;
     let pos = Pos::at(raw);
@@ -286,6 +290,18 @@ pub(crate) fn convert_provider(
         uses = Some(u);
         policy
     });
+    let retry_budget = r.retry_budget.as_ref().map(|b| {
+        let p = join(path, "retry_budget");
+        if retry_policy.is_none() {
+            warn_budget_without_policy(rep, b, &p);
+        }
+        // Writing a budget on an entry means budgeting it: `enabled` is not inherited.
+        let base = RetryBudgetSettings {
+            enabled: true,
+            ..gateway_budget
+        };
+        convert_retry_budget(rep, b, &p, base)
+    });
 
     let policy_origin = if retry_policy.is_some() {
         PolicyOrigin::Written
@@ -305,6 +321,7 @@ pub(crate) fn convert_provider(
         headers,
         retry_policy,
         policy_origin,
+        retry_budget,
         timeouts,
         mock,
         line,

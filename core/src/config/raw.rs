@@ -112,6 +112,8 @@ pub(crate) struct RawConfig {
     pub model_providers: Opt<Vec<S<RawProvider>>>,
     pub llm_providers: Opt<Vec<S<RawProvider>>>,
     pub model_aliases: Opt<RawMap<RawAlias>>,
+    pub retry_budget: Opt<RawRetryBudget>,
+    pub limits: Opt<RawLimits>,
     /// Plano's `overrides`: one key is honoured, the rest are named in warnings.
     pub overrides: Opt<RawNode>,
     // Plano sections that switchback does not implement: checked against Plano's schema,
@@ -307,6 +309,7 @@ pub(crate) struct RawProvider {
     pub http_host: Opt<Scalar>,
     /// The older spelling of `base_url`: `host:port`, `http://host:port` or a full URL.
     pub endpoint: Opt<Scalar>,
+    pub retry_budget: Opt<RawRetryBudget>,
     // Plano fields switchback does not use: accepted and ignored, with a warning.
     pub routing_preferences: Opt<RawNode>,
 }
@@ -343,6 +346,7 @@ pub(crate) struct RawRetryPolicy {
     pub retry_after_handling: Opt<RawRetryAfter>,
     pub max_retry_duration_ms: Opt<Scalar>,
     pub on_high_latency: Opt<RawHighLatency>,
+    pub on_failures: Opt<RawOnFailures>,
 }
 
 /// `then:` (escalation).
@@ -407,4 +411,30 @@ pub(crate) struct RawHighLatency {
     pub block_duration_seconds: Opt<Scalar>,
     pub scope: Opt<Scalar>,
     pub apply_to: Opt<Scalar>,
+}
+
+/// `retry_budget:` at the top level or on a provider entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetryBudget {
+    pub enabled: Opt<Scalar>,
+    pub ratio: Opt<Scalar>,
+    pub min_per_second: Opt<Scalar>,
+}
+
+/// `limits:` at the top level.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub max_buffered_body_bytes: Opt<Scalar>,
+}
+
+/// `on_failures:` in a `retry_policy`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOnFailures {
+    pub consecutive: Opt<Scalar>,
+    pub window_seconds: Opt<Scalar>,
+    pub block_duration_seconds: Opt<Scalar>,
+    pub scope: Opt<Scalar>,
 }

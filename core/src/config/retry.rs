@@ -4,6 +4,7 @@ use super::fields::{
     boolean, choice, count, duration, positive_count, positive_ms, positive_secs, text,
     BLOCK_APPLY_TO, SCOPES, STRATEGIES,
 };
+use super::protection::convert_on_failures;
 use super::raw::{Opt, RawRetryPolicy, RawRule, RawStatusRule, RawThen, Scalar, S};
 use super::report::{index, join, Pos, Report};
 use super::status_codes::{status_range, warn_duplicate_codes};
@@ -229,6 +230,11 @@ pub(crate) fn convert_policy(
         )
     });
 
+    let on_failures = r
+        .on_failures
+        .as_ref()
+        .map(|f| convert_on_failures(rep, f, &join(path, "on_failures")));
+
     let policy = RetryPolicy {
         fallback_models,
         default_rule,
@@ -238,6 +244,7 @@ pub(crate) fn convert_policy(
         retry_after_handling,
         max_retry_duration,
         on_high_latency,
+        on_failures,
     };
     (policy, uses)
 }

@@ -17,6 +17,10 @@ pub struct Config {
     pub providers: Vec<Provider>,
     /// `model_aliases`, in file order; every target is a provider entry's `model`.
     pub aliases: Vec<ModelAlias>,
+    /// The gateway-wide retry budget (`retry_budget`, spec §11); on by default.
+    pub retry_budget: RetryBudgetSettings,
+    /// Gateway-wide resource bounds (`limits`).
+    pub limits: Limits,
 }
 
 /// One `model_aliases` entry (spec §10): requests for `name` go to the entry whose
@@ -38,6 +42,48 @@ pub enum PolicyOrigin {
     ListenerMaxRetries(u32),
     /// None: the upstream answer passes through unchanged.
     None,
+}
+
+/// `retry_budget:` (spec §11): over any sliding 10 s window, retries may number at most
+/// `ratio` × the first attempts in that window plus `min_per_second` × 10.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudgetSettings {
+    /// `false`: retries are not budgeted at all.
+    pub enabled: bool,
+    /// Retries allowed per first attempt (0.2: one retry per five requests).
+    pub ratio: f64,
+    /// Retries allowed per second regardless of traffic (the floor).
+    pub min_per_second: u32,
+}
+
+impl Default for RetryBudgetSettings {
+    /// On, `{ratio: 0.2, min_per_second: 10}`.
+    fn default() -> Self {
+        RetryBudgetSettings {
+            enabled: true,
+            ratio: 0.2,
+            min_per_second: 10,
+        }
+    }
+}
+
+/// The default of [`Limits::max_buffered_body_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_BUFFERED_BODY_BYTES: usize = 256 * 1024 * 1024;
+
+/// `limits:`: bounds on what the gateway as a whole holds in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most bytes of request and response bodies buffered at once, across every
+    /// request; past it new requests get 503 with `Retry-After: 1`.
+    pub max_buffered_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_buffered_body_bytes: DEFAULT_MAX_BUFFERED_BODY_BYTES,
+        }
+    }
 }
 
 /// One `type: model` listener.
@@ -157,6 +203,9 @@ pub struct Provider {
     pub retry_policy: Option<RetryPolicy>,
     /// Whether `retry_policy` was written or mapped from the listener's `max_retries`.
     pub policy_origin: PolicyOrigin,
+    /// This entry's own retry budget (`retry_budget` on the entry, spec §11); `None`: the
+    /// entry's requests count in the gateway's budget.
+    pub retry_budget: Option<RetryBudgetSettings>,
     pub timeouts: Timeouts,
     /// Only for `mock/` models.
     pub mock: MockSettings,
@@ -318,6 +367,29 @@ pub struct HighLatency {
     pub apply_to: BlockApplyTo,
 }
 
+/// `on_failures:` (spec §11): `consecutive` retriable failures of a model within
+/// `window` block it for `block_duration`; then one request is let through first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnFailures {
+    pub consecutive: u32,
+    pub window: Duration,
+    pub block_duration: Duration,
+    pub scope: BlockScope,
+}
+
+impl Default for OnFailures {
+    /// What `on_failures: {}` means: `{consecutive: 5, window_seconds: 30,
+    /// block_duration_seconds: 30, scope: model}`.
+    fn default() -> Self {
+        OnFailures {
+            consecutive: 5,
+            window: Duration::from_secs(30),
+            block_duration: Duration::from_secs(30),
+            scope: BlockScope::Model,
+        }
+    }
+}
+
 /// A provider's `retry_policy` with every default applied (spec §4).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
@@ -335,6 +407,8 @@ pub struct RetryPolicy {
     /// Bound on the time from the first retry decision (`max_retry_duration_ms`).
     pub max_retry_duration: Option<Duration>,
     pub on_high_latency: Option<HighLatency>,
+    /// Failure blocks (`on_failures`, spec §11); `None`: off.
+    pub on_failures: Option<OnFailures>,
 }
 
 impl Default for RetryPolicy {
@@ -354,6 +428,7 @@ impl Default for RetryPolicy {
             retry_after_handling: RetryAfterHandling::default(),
             max_retry_duration: None,
             on_high_latency: None,
+            on_failures: None,
         }
     }
 }

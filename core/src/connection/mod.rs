@@ -47,6 +47,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::{Bytes, BytesMut};
 use http::{Method, Version};
 
+use crate::body_memory::BodyReservation;
 use crate::gateway::{ClientRequest, Gateway, Reply, RequestContext};
 use crate::response::{accepted_request_id, generate_request_id, set_request_id, REQUEST_ID};
 use crate::server::{
@@ -76,6 +77,8 @@ struct Incoming {
     last_byte: Instant,
     parts: Vec<Bytes>,
     len: usize,
+    /// The body's bytes, counted in the gateway-wide body memory as they arrive.
+    reservation: BodyReservation,
 }
 
 #[derive(Debug)]
@@ -409,6 +412,10 @@ impl Connection {
                     None => return,
                     Some(ReadEvent::Body(data)) => {
                         inc.last_byte = now;
+                        if inc.reservation.grow(data.len()).is_err() {
+                            self.overloaded(now);
+                            continue;
+                        }
                         inc.len += data.len();
                         inc.parts.push(data);
                     }
@@ -461,6 +468,7 @@ impl Connection {
             last_byte: now,
             parts: Vec::new(),
             len: 0,
+            reservation: self.gw.body_memory().empty_reservation(),
         }));
     }
 
@@ -474,6 +482,7 @@ impl Connection {
             started,
             parts,
             len,
+            reservation,
             ..
         } = *inc;
         let body = join(parts, len);
@@ -495,7 +504,7 @@ impl Connection {
             random: self.rng.u64(..),
         };
         let date = self.date.at(self.clock.wall(now)).clone();
-        match Arc::clone(&self.gw).handle(request, ctx) {
+        match Arc::clone(&self.gw).handle_reserved(request, ctx, Some(reservation)) {
             Reply::Respond(resp) => {
                 let request_id = resp
                     .headers
@@ -548,31 +557,58 @@ impl Connection {
 
     /// Answers a request the codec refused (or that timed out), then closes.
     fn refuse(&mut self, now: Instant, head: Option<&RequestHead>, error: HttpError) {
-        let request_id = head
-            .and_then(|h| accepted_request_id(&h.headers))
-            .map(str::to_owned)
-            .unwrap_or_else(|| generate_request_id(self.rng.u64(..)));
-        let version = head.map_or(Version::HTTP_11, |h| h.version);
-        let mut resp = error.to_response();
-        set_request_id(&mut resp.headers, &request_id);
-        let mut encoder = ResponseEncoder::new(version, false, false);
-        let date = self.date.at(self.clock.wall(now)).clone();
-        let kind = BodyKind::Full(resp.body.len());
-        self.out
-            .write_with(|b| encoder.write_head(b, resp.status, &resp.headers, kind, &date));
-        self.out.push(resp.body);
-        let log = RequestLog {
-            request_id,
-            method: head.map_or(Method::GET, |h| h.method.clone()),
-            target: head.map_or_else(|| "-".to_owned(), |h| h.target.clone()),
-            started: now,
-        };
-        log.finish(now, error.status.as_u16(), 0, None);
         tracing::debug!(
             status = error.status.as_u16(),
             "refused a client request: {}",
             error.message
         );
+        self.answer_and_close(now, head, now, error.to_response());
+    }
+
+    /// The gateway-wide body memory is full: this request gets 503 with `Retry-After: 1`
+    /// and the connection closes (the rest of its body is not read).
+    fn overloaded(&mut self, now: Instant) {
+        if let Phase::ReadingBody(inc) = std::mem::replace(&mut self.phase, Phase::Closed) {
+            self.answer_and_close(
+                now,
+                Some(&inc.head),
+                inc.started,
+                crate::errors::overloaded(),
+            );
+        }
+    }
+
+    /// Writes a gateway-made answer to `head` (or to a request that never got a head) with
+    /// its request id, logs it, and closes the connection after it.
+    fn answer_and_close(
+        &mut self,
+        now: Instant,
+        head: Option<&RequestHead>,
+        started: Instant,
+        mut resp: crate::response::ClientResponse,
+    ) {
+        let request_id = head
+            .and_then(|h| accepted_request_id(&h.headers))
+            .map(str::to_owned)
+            .unwrap_or_else(|| generate_request_id(self.rng.u64(..)));
+        set_request_id(&mut resp.headers, &request_id);
+        let version = head.map_or(Version::HTTP_11, |h| h.version);
+        let head_request = head.is_some_and(|h| h.method == Method::HEAD);
+        let mut encoder = ResponseEncoder::new(version, head_request, false);
+        let date = self.date.at(self.clock.wall(now)).clone();
+        let kind = BodyKind::Full(resp.body.len());
+        self.out
+            .write_with(|b| encoder.write_head(b, resp.status, &resp.headers, kind, &date));
+        if !encoder.body_is_empty() {
+            self.out.push(resp.body);
+        }
+        let log = RequestLog {
+            request_id,
+            method: head.map_or(Method::GET, |h| h.method.clone()),
+            target: head.map_or_else(|| "-".to_owned(), |h| h.target.clone()),
+            started,
+        };
+        log.finish(now, resp.status.as_u16(), 0, None);
         self.start_closing();
     }
 

@@ -58,12 +58,17 @@ pub(super) fn first_attempt(m: &mut RetryMachine, now: Instant) {
 /// Records a failed attempt and its pushback, then retries (now or after a wait) or
 /// ends the request with the right answer.
 pub(super) fn after_failure(m: &mut RetryMachine, now: Instant, failure: Failure) {
-    let State::InFlight(attempt) = &m.state else {
+    let State::InFlight(attempt) = &mut m.state else {
         return;
     };
     let failed = attempt.target;
     let latency = now.saturating_duration_since(attempt.sent_at);
+    let probe = attempt.probe.take();
     let model = m.gw.provider(failed).model.clone();
+    if matches!(failure, Failure::Http { .. }) {
+        // The error body lives on in the answer or the last failure: keep it counted.
+        m.keep_attempt_body();
+    }
     m.state = State::Idle;
 
     let gw = Arc::clone(&m.gw);
@@ -73,7 +78,8 @@ pub(super) fn after_failure(m: &mut RetryMachine, now: Instant, failure: Failure
         .and_then(|p| record_pushback(m, now, p, &model, &failure));
     tracing::info!(
         request_id = %m.req.request_id, %model, error_type = %failure.error_type(),
-        latency_ms = latency.as_millis() as u64, "attempt failed"
+        latency_ms = latency.as_millis() as u64, detail = failure.log_detail().unwrap_or(""),
+        "attempt failed"
     );
     m.records.push(AttemptRecord {
         model,
@@ -89,14 +95,22 @@ pub(super) fn after_failure(m: &mut RetryMachine, now: Instant, failure: Failure
     };
     let rule = match classify(policy, &failure) {
         Verdict::NotRetriable => {
+            drop(probe);
             end_without_retry(m, failure, false);
             return;
         }
         Verdict::Retriable(rule) => rule,
     };
+    m.record_failure(now, policy, failed, probe);
     match next_retry(m, now, policy, rule, failed) {
-        Ok((target, at)) if at <= now => m.send(now, target),
-        Ok((target, at)) => m.state = State::BackingOff { until: at, target },
+        Ok((target, at)) => {
+            m.last_failure = Some(failure);
+            if at <= now {
+                m.send(now, target);
+            } else {
+                m.state = State::BackingOff { until: at, target };
+            }
+        }
         Err(reason) => {
             if m.retries == 0 && reason == EndReason::default() {
                 end_without_retry(m, failure, true);
@@ -147,6 +161,25 @@ fn record_pushback(
         BlockApplyTo::Request => m.request_blocks.record_pushback(now, key, now + pushback),
     }
     Some(pushback)
+}
+
+/// `target` was chosen but its failure circuit is shut until `until` (a block, or another
+/// request's probe): wait for it when that fits the deadline and the duration budget,
+/// otherwise end with the exhaustion error.
+pub(super) fn wait_for(m: &mut RetryMachine, now: Instant, target: ProviderId, until: Instant) {
+    let max_duration = m.policy().and_then(|p| p.max_retry_duration);
+    let start = m.first_retry_at.unwrap_or(now);
+    let within_budget = max_duration.is_none_or(|budget| until <= start + budget);
+    if until < m.deadline && within_budget {
+        m.state = State::BackingOff { until, target };
+        return;
+    }
+    let reason = EndReason {
+        budget_exhausted: !within_budget,
+        shortest_block: Some(until.saturating_duration_since(now)),
+    };
+    let resp = report::exhausted(&m.records, m.last_failure.as_ref(), reason);
+    m.respond(resp, Outcome::Failed);
 }
 
 /// No retry was made: the upstream's answer passes through unchanged (spec §4.1, IT-4),
@@ -220,6 +253,16 @@ fn next_retry(
         };
         match outcome {
             Ok(found) => {
+                // Every attempt after the first is a retry, and the budget has the last
+                // word on each (spec §11); a refused retry ends the request, whatever
+                // stage the rule is in.
+                if !m.admit_retry(now) {
+                    tracing::info!(request_id = %m.req.request_id, "retry refused: the retry budget is spent");
+                    return Err(EndReason {
+                        budget_exhausted: true,
+                        shortest_block: None,
+                    });
+                }
                 *m.used.entry((rule_ref, stage)).or_default() += 1;
                 m.stage.insert(rule_ref, stage);
                 m.retries += 1;

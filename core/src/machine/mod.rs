@@ -19,6 +19,8 @@
 //! commit point), `Streaming` (committed: no more retries), `Done`.
 
 mod decide;
+mod guard;
+mod receive;
 mod relay;
 mod report;
 mod select;
@@ -34,18 +36,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, StatusCode};
 
-use crate::anthropic::{self, StreamTranslator};
+use crate::anthropic;
 use crate::block_table::{BlockKey, BlockTable, LatencyTrigger};
+use crate::body_memory::BodyReservation;
 use crate::classify::{Failure, RuleRef, TransportFailure};
-use crate::config::{BlockApplyTo, Interface, LatencyMeasure, Provider, RetryPolicy};
+use crate::config::{BlockApplyTo, Interface, LatencyMeasure, RetryPolicy};
 use crate::errors;
 use crate::gateway::{ProviderId, RequestContext};
 use crate::mock::{self, MockStep};
 use crate::provider;
 use crate::request_body::{self, ChatRequestInfo};
-use crate::response::{relayable_headers, set_attempt_headers, set_request_id, ClientResponse};
+use crate::response::{set_attempt_headers, set_request_id, ClientResponse};
 use crate::routing::Targets;
 use relay::StreamRelay;
 use select::Blocks;
@@ -93,6 +96,11 @@ struct Attempt {
     idle: Duration,
     last_progress: Instant,
     phase: Phase,
+    /// The half-open probe this attempt is, if it is one (spec §11).
+    probe: Option<guard::ProbeGuard>,
+    /// This attempt's share of the gateway's body memory: the body being read, or what
+    /// its stream relay holds.
+    buffered: BodyReservation,
 }
 
 /// The timer an attempt runs: when it fires, and the limit it enforces.
@@ -157,6 +165,12 @@ pub struct RetryMachine {
     mock_steps: VecDeque<(Instant, Event)>,
     /// The status of the response head sent to the client, once one was.
     client_status: Option<StatusCode>,
+    /// The last failure, for an exhaustion error given after a wait.
+    last_failure: Option<Failure>,
+    /// The request body's share of the body memory (given back when dropped).
+    request_body: Option<BodyReservation>,
+    /// The share of the body the machine handed on last (a response, the last failure).
+    kept_body: Option<BodyReservation>,
 }
 
 impl RetryMachine {
@@ -182,6 +196,9 @@ impl RetryMachine {
             first_retry_at: None,
             mock_steps: VecDeque::new(),
             client_status: None,
+            last_failure: None,
+            request_body: None,
+            kept_body: None,
         }
     }
 
@@ -317,8 +334,10 @@ impl RetryMachine {
             Some("gateway_shutdown"),
             serde_json::Value::Null,
         );
-        resp.headers
-            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        resp.headers.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
         self.respond(resp, Outcome::Failed);
     }
 
@@ -349,149 +368,6 @@ impl RetryMachine {
             State::InFlight(a) => Some(a),
             _ => None,
         }
-    }
-
-    fn on_head(&mut self, now: Instant, status: u16, headers: HeaderMap) {
-        let stream = self.req.info.stream;
-        let include_usage = self.req.info.include_usage;
-        let gw = Arc::clone(&self.gw);
-        let Some(a) = self.attempt_mut() else { return };
-        let target = gw.provider(a.target);
-        if !matches!(a.phase, Phase::AwaitingResponse) {
-            return;
-        }
-        a.last_progress = now;
-        let is_sse = headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
-        if (200..300).contains(&status) && stream && is_sse {
-            let relay = match target.interface {
-                Interface::Anthropic => {
-                    StreamRelay::translating(StreamTranslator::new(&target.model, include_usage))
-                }
-                _ => StreamRelay::new(),
-            };
-            a.phase = Phase::HoldingStream { headers, relay };
-        } else {
-            a.phase = Phase::ReadingBody {
-                status,
-                headers,
-                buf: BytesMut::new(),
-            };
-            if (200..300).contains(&status) {
-                self.record_latency(now, LatencyMeasure::Ttfb);
-            }
-        }
-    }
-
-    fn on_data(&mut self, now: Instant, data: Bytes) {
-        let Some(a) = self.attempt_mut() else { return };
-        a.last_progress = now;
-        let too_large = match &mut a.phase {
-            Phase::AwaitingResponse => false,
-            Phase::ReadingBody { buf, .. } => {
-                let too_large = buf.len() + data.len() > MAX_RESPONSE_BODY_BYTES;
-                if !too_large {
-                    buf.extend_from_slice(&data);
-                }
-                too_large
-            }
-            Phase::HoldingStream { relay, .. } | Phase::Streaming { relay } => {
-                relay.push(&data);
-                self.drain_stream(now);
-                return;
-            }
-        };
-        if too_large {
-            let detail = format!("response body larger than {MAX_RESPONSE_BODY_BYTES} bytes");
-            self.cancel_current();
-            self.fail(
-                now,
-                Failure::Transport(TransportFailure::InvalidResponse { detail }),
-            );
-        }
-    }
-
-    fn on_end(&mut self, now: Instant) {
-        let Some(a) = self.attempt_mut() else { return };
-        let target = a.target;
-        match std::mem::replace(&mut a.phase, Phase::AwaitingResponse) {
-            Phase::AwaitingResponse => {}
-            Phase::ReadingBody {
-                status,
-                headers,
-                buf,
-            } => {
-                let raw = buf.freeze();
-                let gw = Arc::clone(&self.gw);
-                let p = gw.provider(target);
-                if !(200..300).contains(&status) {
-                    let body = match p.interface {
-                        Interface::Anthropic => anthropic::translate_error(status, &raw),
-                        _ => raw,
-                    };
-                    let failure = Failure::Http {
-                        status,
-                        headers,
-                        body,
-                    };
-                    self.fail(now, failure);
-                    return;
-                }
-                match success_body(p, raw) {
-                    Ok(body) => {
-                        self.record_latency(now, LatencyMeasure::Total);
-                        let mut out = relayable_headers(&headers);
-                        if p.interface == Interface::Anthropic {
-                            let json = HeaderValue::from_static("application/json");
-                            out.insert(http::header::CONTENT_TYPE, json);
-                        }
-                        self.decorate(&mut out, Some(target));
-                        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                        let resp = ClientResponse {
-                            status,
-                            headers: out,
-                            body,
-                        };
-                        self.respond(resp, Outcome::Success);
-                    }
-                    Err(detail) => {
-                        let failure =
-                            Failure::Transport(TransportFailure::InvalidResponse { detail });
-                        self.fail(now, failure);
-                    }
-                }
-            }
-            Phase::HoldingStream { headers, relay } => {
-                a.phase = Phase::HoldingStream { headers, relay };
-                self.end_stream_cleanly(now, false);
-            }
-            Phase::Streaming { relay } => {
-                a.phase = Phase::Streaming { relay };
-                self.end_stream_cleanly(now, true);
-            }
-        }
-    }
-
-    fn on_transport_error(&mut self, now: Instant, error: TransportError) {
-        let committed = self.relay_mut().is_some_and(|(_, committed)| committed);
-        if committed {
-            self.abort_stream(&format!("The upstream connection failed mid-stream ({error}); the answer is incomplete."), "stream_interrupted");
-            return;
-        }
-        let failure = match error {
-            TransportError::Connect(detail) | TransportError::Tls(detail) => {
-                TransportFailure::Connect { detail }
-            }
-            TransportError::ConnectTimeout => TransportFailure::Connect {
-                detail: "connect timed out".into(),
-            },
-            TransportError::Io(detail) | TransportError::Protocol(detail) => {
-                TransportFailure::InvalidResponse { detail }
-            }
-        };
-        self.fail(now, Failure::Transport(failure));
     }
 
     /// Emits `Cancel` for the in-flight attempt, if any.
@@ -536,8 +412,19 @@ impl RetryMachine {
         tracing::info!(request_id = %self.req.request_id, %model, latency_ms = latency.as_millis() as u64, blocked = blocked.is_some(), "high latency");
     }
 
-    /// Starts attempt to `target` now.
+    /// Starts attempt to `target` now, unless its failure circuit keeps it shut (then
+    /// the request waits for it, or ends, as for any block).
     fn send(&mut self, now: Instant, target: ProviderId) {
+        let probe = match self.claim(now, target) {
+            Ok(probe) => probe,
+            Err(until) => {
+                decide::wait_for(self, now, target, until);
+                return;
+            }
+        };
+        if self.next_attempt == 0 {
+            self.count_first_attempt(now);
+        }
         let id = AttemptId(self.next_attempt);
         self.next_attempt += 1;
         if !self.tried.contains(&target) {
@@ -554,6 +441,8 @@ impl RetryMachine {
             idle: p.timeouts.idle,
             last_progress: now,
             phase: Phase::AwaitingResponse,
+            probe,
+            buffered: gw.body_memory().empty_reservation(),
         }));
         if p.interface == Interface::Mock {
             let mut at = now;
@@ -666,20 +555,5 @@ impl RetryMachine {
     /// Wall-clock time at `now`, for HTTP-date pushback.
     fn wall(&self, now: Instant) -> SystemTime {
         self.wall_at_start + now.saturating_duration_since(self.started_at)
-    }
-}
-
-/// A success body as the client gets it: an OpenAI-interface body checked to be
-/// well-formed JSON, an Anthropic one translated. `Err` says why it is unusable.
-fn success_body(p: &Provider, raw: Bytes) -> Result<Bytes, String> {
-    match p.interface {
-        Interface::Anthropic => {
-            anthropic::translate_response(&raw, &p.model).map_err(|e| e.to_string())
-        }
-        // `RawValue` skips the document with serde_json's validating fast path.
-        _ => match serde_json::from_slice::<&serde_json::value::RawValue>(&raw) {
-            Ok(_) => Ok(raw),
-            Err(_) => Err("the response body is not well-formed JSON".to_owned()),
-        },
     }
 }

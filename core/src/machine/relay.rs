@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::anthropic::{StreamTranslator, Translated};
-use crate::sse::{self, SseEvent, SseFramer};
+use crate::sse::{self, SseError, SseEvent, SseFramer};
 
 /// The largest single SSE event accepted from an upstream.
 pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
@@ -26,8 +26,11 @@ pub enum Meaning {
     Content(Bytes),
     /// Any other well-formed chunk (role-only, usage, finish).
     Other(Bytes),
-    /// Dropped: data that is not JSON, or an oversize event.
+    /// Dropped: data that is not JSON.
     Dropped(String),
+    /// An event passed [`MAX_EVENT_BYTES`]: the stream has failed, and nothing more of
+    /// it is read.
+    TooLarge,
 }
 
 /// Frames one attempt's stream and keeps the events held before commit. For an
@@ -40,6 +43,9 @@ pub struct StreamRelay {
     held: BytesMut,
     /// A chunk with a `finish_reason` was seen: an end without `[DONE]` is clean.
     pub finish_seen: bool,
+    /// A well-formed chunk (a JSON object with a `choices` list) was seen: without one,
+    /// a stream is no answer at all, even if it ends with `[DONE]`.
+    pub chunk_seen: bool,
 }
 
 impl StreamRelay {
@@ -51,6 +57,7 @@ impl StreamRelay {
             translated: VecDeque::new(),
             held: BytesMut::new(),
             finish_seen: false,
+            chunk_seen: false,
         }
     }
 
@@ -75,7 +82,7 @@ impl StreamRelay {
             }
             let event = match self.framer.next_event()? {
                 Ok(ev) => ev,
-                Err(e) => return Some(Meaning::Dropped(e.to_string())),
+                Err(SseError::EventTooLarge { .. }) => return Some(Meaning::TooLarge),
             };
             let Some(translator) = &mut self.translator else {
                 return Some(self.interpret(&event));
@@ -120,6 +127,7 @@ impl StreamRelay {
                 encoded,
             };
         }
+        self.chunk_seen |= chunk.choices.is_some();
         let mut content = false;
         for choice in chunk.choices.iter().flatten() {
             self.finish_seen |= choice.finish_reason.is_some();
@@ -140,6 +148,11 @@ impl StreamRelay {
         }
         self.held.extend_from_slice(encoded);
         true
+    }
+
+    /// Bytes this relay holds: the event being framed and the events held for commit.
+    pub fn buffered_bytes(&self) -> usize {
+        self.framer.buffered_bytes() + self.held.len()
     }
 
     /// Takes the held events (for the commit flush).
@@ -277,5 +290,31 @@ mod tests {
     fn other_json_shapes_are_relayed_not_dropped() {
         let m = meanings("data: 42\n\ndata: {\"choices\":{\"odd\":true}}\n\ndata: [1,2]\n\n");
         assert!(m.iter().all(|m| matches!(m, Meaning::Other(_))), "{m:?}");
+    }
+
+    #[test]
+    fn only_a_chunk_with_choices_counts_as_a_chunk() {
+        let mut r = StreamRelay::new();
+        r.push(b"data: not json\n\ndata: 42\n\ndata: {\"id\":\"x\"}\n\ndata: {\"choices\":{}}\n\n");
+        while r.next().is_some() {}
+        assert!(!r.chunk_seen);
+        r.push(b"data: {\"choices\":[]}\n\n");
+        assert!(matches!(r.next(), Some(Meaning::Other(_))));
+        assert!(
+            r.chunk_seen,
+            "an empty choices list is a well-formed (usage) chunk"
+        );
+    }
+
+    #[test]
+    fn an_oversized_event_fails_the_stream_and_stops_reading() {
+        let mut r = StreamRelay::new();
+        r.push(b"data: {\"choices\":[]}\n\ndata: ");
+        r.push(&vec![b'x'; MAX_EVENT_BYTES + 1]);
+        assert!(matches!(r.next(), Some(Meaning::Other(_))));
+        assert_eq!(r.next(), Some(Meaning::TooLarge));
+        r.push(b"\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"late\"}}]}\n\n");
+        assert_eq!(r.next(), None);
+        assert_eq!(r.buffered_bytes(), 0);
     }
 }

@@ -22,7 +22,7 @@ pub struct AttemptRecord {
 /// Why the request ended without an answer, beyond the last failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EndReason {
-    /// `max_retry_duration_ms` stopped a retry.
+    /// A budget stopped a retry: `max_retry_duration_ms`, or the retry budget (§11).
     pub budget_exhausted: bool,
     /// Blocks stopped the request; how long until the shortest one ends.
     pub shortest_block: Option<Duration>,
@@ -37,7 +37,9 @@ pub fn pass_through(status: u16, headers: &HeaderMap, body: bytes::Bytes) -> Cli
     }
 }
 
-/// A gateway-made error for a transport failure on the only attempt.
+/// A gateway-made error for a transport failure on the only attempt. The text names the
+/// provider entry (`model`) and the kind of failure, never the upstream's address: the
+/// detail a runtime reported goes to the log only.
 pub fn transport_error(model: &str, failure: &Failure) -> ClientResponse {
     let (message, code) = match failure {
         Failure::Transport(TransportFailure::Timeout { after }) => (
@@ -47,12 +49,12 @@ pub fn transport_error(model: &str, failure: &Failure) -> ClientResponse {
             ),
             "upstream_timeout",
         ),
-        Failure::Transport(TransportFailure::Connect { detail }) => (
-            format!("Could not reach the upstream {model}: {detail}."),
+        Failure::Transport(TransportFailure::Connect { .. }) => (
+            format!("Could not connect to the upstream {model}."),
             "upstream_unreachable",
         ),
-        Failure::Transport(TransportFailure::InvalidResponse { detail }) => (
-            format!("The upstream {model} sent an unusable response: {detail}."),
+        Failure::Transport(TransportFailure::InvalidResponse { reason, .. }) => (
+            format!("The upstream {model} sent an unusable response: {reason}."),
             "upstream_invalid_response",
         ),
         Failure::Transport(TransportFailure::StreamError { .. }) => (
@@ -150,7 +152,11 @@ fn last_error(f: &Failure) -> Value {
         Failure::Transport(TransportFailure::Timeout { after }) => {
             json!({"message": format!("timed out after {} ms", after.as_millis())})
         }
-        Failure::Transport(TransportFailure::Connect { detail })
-        | Failure::Transport(TransportFailure::InvalidResponse { detail }) => json!({"message": detail}),
+        Failure::Transport(TransportFailure::Connect { .. }) => {
+            json!({"message": "could not connect to the upstream"})
+        }
+        Failure::Transport(TransportFailure::InvalidResponse { reason, .. }) => {
+            json!({"message": reason})
+        }
     }
 }

@@ -1,4 +1,8 @@
-//! Candidate selection (spec §4.3, §4.5, §4.6): which target an attempt goes to.
+//! Candidate selection (spec §4.3, §4.5, §4.6, §11): which target an attempt goes to.
+//!
+//! Pushback blocks and failure blocks are *hard* blocks: a hard-blocked candidate is
+//! only chosen to be waited for, when every candidate is hard-blocked. Latency blocks are
+//! soft: they never leave a request without a target.
 
 use std::time::Instant;
 
@@ -10,7 +14,7 @@ use crate::routing::Targets;
 /// The result of looking for a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pick {
-    /// Go to `target`, no earlier than `ready_at` (the end of its pushback block).
+    /// Go to `target`, no earlier than `ready_at` (the end of its hard block).
     Go {
         target: ProviderId,
         ready_at: Option<Instant>,
@@ -32,6 +36,17 @@ impl Blocks<'_> {
         let a = self.shared.pushback_until(self.now, model);
         let b = self.request.pushback_until(self.now, model);
         a.max(b)
+    }
+
+    /// When the failure block on `model` ends (or, while another request probes it, when
+    /// to look again), if one is in force. Failure blocks are always global.
+    pub fn failure(&self, model: &str) -> Option<Instant> {
+        self.shared.failure_until(self.now, model)
+    }
+
+    /// When the hard blocks on `model` (pushback and failure) end, if any is in force.
+    pub fn hard(&self, model: &str) -> Option<Instant> {
+        self.pushback(model).max(self.failure(model))
     }
 
     /// When the latency block on `model` ends, if one is in force.
@@ -83,7 +98,7 @@ pub fn pick_from(gw: &Targets, blocks: &Blocks<'_>, candidates: &[ProviderId]) -
     let model = |id: ProviderId| gw.provider(id).model.as_str();
     if let Some(&id) = candidates
         .iter()
-        .find(|id| blocks.pushback(model(**id)).is_none() && blocks.latency(model(**id)).is_none())
+        .find(|id| blocks.hard(model(**id)).is_none() && blocks.latency(model(**id)).is_none())
     {
         return Pick::Go {
             target: id,
@@ -92,7 +107,7 @@ pub fn pick_from(gw: &Targets, blocks: &Blocks<'_>, candidates: &[ProviderId]) -
     }
     let latency_only = candidates
         .iter()
-        .filter(|id| blocks.pushback(model(**id)).is_none())
+        .filter(|id| blocks.hard(model(**id)).is_none())
         .min_by_key(|id| blocks.latency(model(**id)));
     if let Some(&id) = latency_only {
         return Pick::Go {
@@ -102,7 +117,7 @@ pub fn pick_from(gw: &Targets, blocks: &Blocks<'_>, candidates: &[ProviderId]) -
     }
     candidates
         .iter()
-        .filter_map(|id| blocks.pushback(model(*id)).map(|until| (until, *id)))
+        .filter_map(|id| blocks.hard(model(*id)).map(|until| (until, *id)))
         .min()
         .map(|(until, id)| Pick::Go {
             target: id,
@@ -124,7 +139,7 @@ pub fn pick_retry(
     match strategy {
         Strategy::SameModel => Pick::Go {
             target: failed,
-            ready_at: blocks.pushback(&gw.provider(failed).model),
+            ready_at: blocks.hard(&gw.provider(failed).model),
         },
         _ => {
             let candidates = failover_candidates(gw, policy, primary, strategy, tried);
@@ -133,10 +148,11 @@ pub fn pick_retry(
     }
 }
 
-/// The first attempt's target (spec §4.5, §4.6: blocks count from the first attempt).
-/// An unblocked primary is used as is; a pushback-blocked one is replaced per
-/// `default_strategy`, a latency-blocked one per `on_high_latency.strategy`; the
-/// primary stays a candidate to wait for when nothing else is free.
+/// The first attempt's target (spec §4.5, §4.6, §11: blocks count from the first
+/// attempt). An unblocked primary is used as is; a hard-blocked one (pushback or
+/// failures) is replaced per `default_strategy`, a latency-blocked one per
+/// `on_high_latency.strategy`; the primary stays a candidate to wait for when nothing
+/// else is free.
 pub fn pick_first(
     gw: &Targets,
     policy: &RetryPolicy,
@@ -144,7 +160,7 @@ pub fn pick_first(
     primary: ProviderId,
 ) -> Pick {
     let model = gw.provider(primary).model.as_str();
-    let strategy = if blocks.pushback(model).is_some() {
+    let strategy = if blocks.hard(model).is_some() {
         policy.default_rule.strategy
     } else if blocks.latency(model).is_some() {
         match &policy.on_high_latency {

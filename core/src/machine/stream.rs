@@ -7,11 +7,12 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, StatusCode};
 
-use super::relay::{self, Meaning, StreamRelay, DONE_EVENT, MAX_HELD_BYTES};
+use super::relay::{self, Meaning, StreamRelay, DONE_EVENT, MAX_EVENT_BYTES, MAX_HELD_BYTES};
 use super::{Action, Outcome, Phase, RetryMachine, State};
 use crate::classify::{Failure, TransportFailure};
 use crate::config::LatencyMeasure;
 use crate::response::relayable_headers;
+use crate::secrets::{provider_credentials, scrub};
 
 impl RetryMachine {
     /// The relay of the in-flight stream, and whether it has committed.
@@ -37,8 +38,31 @@ impl RetryMachine {
                 Meaning::Dropped(why) => {
                     tracing::warn!(request_id = %self.req.request_id, "dropped an upstream SSE event: {why}");
                 }
+                Meaning::TooLarge => {
+                    let message = format!(
+                        "The upstream sent an event larger than {} MiB; the answer is incomplete.",
+                        MAX_EVENT_BYTES / (1024 * 1024)
+                    );
+                    if committed {
+                        self.abort_stream(&message, "stream_event_too_large");
+                    } else {
+                        self.cancel_current();
+                        let failure =
+                            TransportFailure::invalid("a stream event is larger than 1 MiB");
+                        self.fail(now, Failure::Transport(failure));
+                    }
+                    return;
+                }
                 Meaning::Done => {
                     if !committed {
+                        if !self.relay_mut().is_some_and(|(r, _)| r.chunk_seen) {
+                            self.cancel_current();
+                            let failure = TransportFailure::invalid(
+                                "the stream ended without a single well-formed chunk",
+                            );
+                            self.fail(now, Failure::Transport(failure));
+                            return;
+                        }
                         self.commit(now, Bytes::new());
                     }
                     self.record_latency(now, LatencyMeasure::Total);
@@ -48,6 +72,7 @@ impl RetryMachine {
                     return;
                 }
                 Meaning::Error { data, encoded } => {
+                    let (data, encoded) = self.scrub_event(data, encoded);
                     if committed {
                         self.actions.push_back(Action::Forward(encoded));
                         self.finish(Outcome::StreamAborted, 200);
@@ -71,14 +96,12 @@ impl RetryMachine {
                     if committed {
                         self.actions.push_back(Action::Forward(encoded));
                     } else if !self.relay_mut().is_some_and(|(r, _)| r.hold(&encoded)) {
-                        let detail = format!(
-                            "more than {MAX_HELD_BYTES} bytes of events before any content"
-                        );
+                        debug_assert_eq!(MAX_HELD_BYTES, 1024 * 1024);
                         self.cancel_current();
-                        self.fail(
-                            now,
-                            Failure::Transport(TransportFailure::InvalidResponse { detail }),
+                        let failure = TransportFailure::invalid(
+                            "more than 1 MiB of events arrived before any content",
                         );
+                        self.fail(now, Failure::Transport(failure));
                         return;
                     }
                 }
@@ -111,6 +134,7 @@ impl RetryMachine {
         );
         self.decorate(&mut out, Some(target));
         self.client_status = Some(StatusCode::OK);
+        self.record_success(now);
         self.actions.push_back(Action::StartStream {
             status: StatusCode::OK,
             headers: out,
@@ -146,12 +170,21 @@ impl RetryMachine {
                 "stream_truncated",
             );
         } else {
-            let detail = "the stream ended before any content".to_owned();
-            self.fail(
-                now,
-                Failure::Transport(TransportFailure::InvalidResponse { detail }),
-            );
+            let failure = TransportFailure::invalid("the stream ended before any content");
+            self.fail(now, Failure::Transport(failure));
         }
+    }
+
+    /// An in-band error event with the target's credentials scrubbed out, in case the
+    /// upstream echoes what it was sent.
+    fn scrub_event(&self, data: String, encoded: Bytes) -> (String, Bytes) {
+        let State::InFlight(a) = &self.state else {
+            return (data, encoded);
+        };
+        let p = self.gw.provider(a.target);
+        let clean = scrub(Bytes::from(data.into_bytes()), provider_credentials(p));
+        let encoded = scrub(encoded, provider_credentials(p));
+        (String::from_utf8_lossy(&clean).into_owned(), encoded)
     }
 
     /// After commit: the terminal error event, no `[DONE]` (spec §6).

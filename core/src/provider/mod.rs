@@ -110,7 +110,9 @@ pub fn build_request(
     );
     if provider.passthrough_auth {
         if let Some(v) = client_headers.get(http::header::AUTHORIZATION) {
-            headers.insert(http::header::AUTHORIZATION, v.clone());
+            let mut v = v.clone();
+            v.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, v);
         }
     }
     UpstreamHttpRequest {

@@ -8,7 +8,7 @@
 //! HTTP/1.0 framing and its assertions, and its long waits scaled down.
 //!
 //! The scenarios live in one module per concern (`seed`, `transport`, `streaming`,
-//! `rules`, `disconnect`, `surface`, `limits`, `plano`), on the shared `harness`.
+//! `rules`, `disconnect`, `surface`, `limits`, `plano`, `storm`), on the shared `harness`.
 
 #![cfg_attr(
     not(any(feature = "smol", feature = "tokio")),
@@ -21,6 +21,7 @@ mod limits;
 mod plano;
 mod rules;
 mod seed;
+mod storm;
 mod streaming;
 mod surface;
 mod transport;
@@ -48,6 +49,9 @@ use seed::{
     it1_basic_429, it2_503_different_provider, it3_all_exhausted, it4_no_retry_policy,
     it5_max_attempts, it6_backoff_delay, it7_fallback_priority, it8_retry_after_honored,
     it9_retry_after_blocks_selection,
+};
+use storm::{
+    storm_failure_block_recovers_within_one_block, storm_retry_budget_bounds_upstream_load,
 };
 use streaming::{
     inband_error_before_commit_fails_over, malformed_sse_event_dropped, missing_done_appended,
@@ -116,5 +120,7 @@ scenarios! {
     plano_max_retries_retries_503_same_model,
     plano_fallback_through_wildcard,
     plano_http_host_and_endpoint,
+    storm_retry_budget_bounds_upstream_load,
+    storm_failure_block_recovers_within_one_block,
     malformed_http_400,
 }

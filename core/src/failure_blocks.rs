@@ -1,0 +1,269 @@
+//! Failure blocks (spec §11, `on_failures`): a circuit breaker per model or provider
+//! prefix, kept in the shared [`BlockTable`](crate::block_table::BlockTable).
+//!
+//! Each key is in one of three states:
+//!
+//! - **counting**: the recent run of consecutive retriable failures (at most
+//!   `consecutive` instants, those older than `window` forgotten). A success clears it.
+//!   `consecutive` failures inside the window open the circuit.
+//! - **open**: blocked until `now + block_duration`. Selection avoids the key as it
+//!   avoids a Retry-After block. Time ends the block; a success meanwhile does not.
+//! - **half-open**: the block ended. The next request that selects the key is the
+//!   *probe* and is let through first; until its attempt has an outcome, every other
+//!   request sees the key as still blocked (and is steered elsewhere, or waits and looks
+//!   again every [`PROBE_RECHECK`]). A success of the probe (or of any attempt on the
+//!   key) closes the circuit; a retriable failure opens it again for another
+//!   `block_duration`. A probe that ends without either (a 400 passed through, a client
+//!   that left) gives the turn to the next request; a probe that is never reported at
+//!   all lapses at its lease.
+//!
+//! Memory: one entry per key the config can name, each holding at most `consecutive`
+//! instants.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::block_table::BlockKey;
+use crate::config::model_prefix;
+
+/// How often a request that waits for a probe's outcome looks again.
+pub const PROBE_RECHECK: Duration = Duration::from_millis(250);
+
+/// The `on_failures` settings that decide when failures open a circuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureTrigger {
+    /// Consecutive retriable failures that open the circuit.
+    pub consecutive: u32,
+    /// The failures must fall within this span.
+    pub window: Duration,
+    /// How long the circuit stays open.
+    pub block_duration: Duration,
+}
+
+/// Names one probe, so that only its holder can hand the turn on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProbeTicket(u64);
+
+/// What may happen to an attempt on a model, by its failure circuits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureGate {
+    /// Go ahead.
+    Free,
+    /// Go ahead as the probe of a half-open circuit; report the outcome.
+    Probe(ProbeTicket),
+    /// Not now: blocked, or another request's probe is out. Look again at this instant.
+    Blocked(Instant),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Circuit {
+    Counting {
+        failures: VecDeque<Instant>,
+        window: Duration,
+    },
+    Open {
+        until: Instant,
+        block_duration: Duration,
+    },
+    HalfOpen {
+        block_duration: Duration,
+        /// The probe out, and when its lease lapses.
+        probe: Option<(ProbeTicket, Instant)>,
+    },
+}
+
+impl Circuit {
+    /// The state at `now`: an open circuit whose block ended is half-open.
+    fn at(&self, now: Instant) -> Circuit {
+        match self {
+            Circuit::Open {
+                until,
+                block_duration,
+            } if *until <= now => Circuit::HalfOpen {
+                block_duration: *block_duration,
+                probe: None,
+            },
+            Circuit::HalfOpen {
+                block_duration,
+                probe: Some((_, lease)),
+            } if *lease <= now => Circuit::HalfOpen {
+                block_duration: *block_duration,
+                probe: None,
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+/// Every failure circuit of a gateway. See the module docs.
+#[derive(Debug, Default)]
+pub struct FailureBlocks {
+    circuits: BTreeMap<BlockKey, Circuit>,
+    next_ticket: u64,
+}
+
+/// The two keys that cover a model: the model itself and its prefix.
+fn keys_of(model: &str) -> [BlockKey; 2] {
+    [
+        BlockKey::Model(model.to_owned()),
+        BlockKey::Prefix(model_prefix(model).to_owned()),
+    ]
+}
+
+impl FailureBlocks {
+    /// No circuits.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a retriable failure of an attempt on `model`. A half-open circuit covering
+    /// the model opens again at once. With `trigger`, the failure also counts towards
+    /// opening the circuit of `key`. Returns the end of the block when this failure
+    /// opened (or reopened) one.
+    pub fn record_failure(
+        &mut self,
+        now: Instant,
+        model: &str,
+        trigger: Option<(BlockKey, FailureTrigger)>,
+    ) -> Option<Instant> {
+        let mut opened = None;
+        for key in keys_of(model) {
+            let Some(circuit) = self.circuits.get_mut(&key) else {
+                continue;
+            };
+            if let Circuit::HalfOpen { block_duration, .. } = circuit.at(now) {
+                let until = now + block_duration;
+                *circuit = Circuit::Open {
+                    until,
+                    block_duration,
+                };
+                opened = opened.max(Some(until));
+            }
+        }
+        let Some((key, trigger)) = trigger else {
+            return opened;
+        };
+        let circuit = self
+            .circuits
+            .entry(key)
+            .or_insert_with(|| Circuit::Counting {
+                failures: VecDeque::new(),
+                window: trigger.window,
+            });
+        let Circuit::Counting { failures, window } = circuit else {
+            return opened;
+        };
+        *window = trigger.window;
+        failures.push_back(now);
+        while failures
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > trigger.window)
+        {
+            failures.pop_front();
+        }
+        let needed = trigger.consecutive.max(1) as usize;
+        while failures.len() > needed {
+            failures.pop_front();
+        }
+        if failures.len() < needed {
+            return opened;
+        }
+        let until = now + trigger.block_duration;
+        *circuit = Circuit::Open {
+            until,
+            block_duration: trigger.block_duration,
+        };
+        opened.max(Some(until))
+    }
+
+    /// Records a success on `model`: clears the failure runs of its keys and closes a
+    /// half-open circuit. A block still in force stays (time ends it).
+    pub fn record_success(&mut self, now: Instant, model: &str) {
+        for key in keys_of(model) {
+            let remove = match self.circuits.get(&key).map(|c| c.at(now)) {
+                Some(Circuit::Counting { .. } | Circuit::HalfOpen { .. }) => true,
+                Some(Circuit::Open { .. }) | None => false,
+            };
+            if remove {
+                self.circuits.remove(&key);
+            }
+        }
+    }
+
+    /// Until when selection should avoid `model` at `now`: the end of a block in force,
+    /// or, while another request's probe is out, the next instant to look again.
+    pub fn blocked_until(&self, now: Instant, model: &str) -> Option<Instant> {
+        keys_of(model)
+            .iter()
+            .filter_map(|key| match self.circuits.get(key)?.at(now) {
+                Circuit::Open { until, .. } => Some(until),
+                Circuit::HalfOpen {
+                    probe: Some((_, lease)),
+                    ..
+                } => Some(lease.min(now + PROBE_RECHECK)),
+                _ => None,
+            })
+            .max()
+    }
+
+    /// Decides an attempt on `model` at `now`, and takes the probe when the model's
+    /// circuit is half-open and free: the caller then holds it until `lease_until` at
+    /// the latest, and must report the outcome (or [`end_probe`](Self::end_probe)).
+    pub fn claim(&mut self, now: Instant, model: &str, lease_until: Instant) -> FailureGate {
+        if let Some(until) = self.blocked_until(now, model) {
+            return FailureGate::Blocked(until);
+        }
+        let ticket = ProbeTicket(self.next_ticket);
+        let mut claimed = false;
+        for key in keys_of(model) {
+            let Some(circuit) = self.circuits.get_mut(&key) else {
+                continue;
+            };
+            if let Circuit::HalfOpen { block_duration, .. } = circuit.at(now) {
+                *circuit = Circuit::HalfOpen {
+                    block_duration,
+                    probe: Some((ticket, lease_until.max(now))),
+                };
+                claimed = true;
+            }
+        }
+        if !claimed {
+            return FailureGate::Free;
+        }
+        self.next_ticket += 1;
+        FailureGate::Probe(ticket)
+    }
+
+    /// The probe `ticket` on `model` ended without a success or a retriable failure:
+    /// the next request may probe. Does nothing if the turn has already passed on.
+    pub fn end_probe(&mut self, model: &str, ticket: ProbeTicket) {
+        for key in keys_of(model) {
+            if let Some(Circuit::HalfOpen { probe, .. }) = self.circuits.get_mut(&key) {
+                if probe.is_some_and(|(t, _)| t == ticket) {
+                    *probe = None;
+                }
+            }
+        }
+    }
+
+    /// Drops failure runs with nothing recent. Open and half-open circuits stay until a
+    /// probe resolves them.
+    pub fn prune(&mut self, now: Instant) {
+        self.circuits.retain(|_, c| match c {
+            Circuit::Counting { failures, window } => failures
+                .back()
+                .is_some_and(|t| now.saturating_duration_since(*t) <= *window),
+            _ => true,
+        });
+    }
+
+    /// How many keys have a circuit.
+    pub fn len(&self) -> usize {
+        self.circuits.len()
+    }
+
+    /// True when no key has a circuit.
+    pub fn is_empty(&self) -> bool {
+        self.circuits.is_empty()
+    }
+}

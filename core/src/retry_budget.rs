@@ -1,0 +1,265 @@
+//! The retry budget (spec §11): over any sliding 10 s window, retries may number at most
+//! `ratio` × the first attempts in that window plus `min_per_second` × 10.
+//!
+//! [`RetryBudget`] is sans-IO: every method takes `now`. It counts in fixed time buckets
+//! (half a second each), so its memory is a constant 21 pairs of counters however much
+//! traffic it sees. Bucketing is conservative in both directions: a retry is checked
+//! against the retries of every bucket that overlaps the last 10 s (a window of 10 to
+//! 10.5 s) and against the first attempts of the buckets that lie wholly inside it (9.5
+//! to 10 s). So for every retry it admits at `t`, the retries in `(t - 10 s, t]` are at
+//! most `ratio` × the first attempts in `(t - 10 s, t]` plus `min_per_second` × 10: the
+//! bound holds exactly, never only on average.
+//!
+//! One budget serves a whole gateway ([`SharedRetryBudget`]); a provider entry with its
+//! own `retry_budget` gets its own.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::config::RetryBudgetSettings;
+
+/// The sliding window the budget is defined over.
+pub const RETRY_BUDGET_WINDOW: Duration = Duration::from_secs(10);
+
+/// The width of one counting bucket.
+const BUCKET: Duration = Duration::from_millis(500);
+/// Buckets per window.
+const BUCKETS_PER_WINDOW: u64 = 20;
+/// Buckets kept: a whole window plus the bucket being filled.
+const SLOTS: usize = BUCKETS_PER_WINDOW as usize + 1;
+/// `ratio` is kept in millionths, so admission is exact integer arithmetic.
+const RATIO_SCALE: u64 = 1_000_000;
+
+/// Counts of one bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Bucket {
+    /// Which bucket (counted from the budget's origin) these counts belong to.
+    index: u64,
+    first_attempts: u64,
+    retries: u64,
+}
+
+/// A retry budget: records first attempts and admits or refuses retries. See the module
+/// docs for the guarantee.
+#[derive(Debug, Clone)]
+pub struct RetryBudget {
+    ratio_millionths: u64,
+    /// `min_per_second` × the window in seconds.
+    floor: u64,
+    /// The instant bucket 0 starts at: the first `now` the budget saw.
+    origin: Option<Instant>,
+    /// The highest bucket index seen so far.
+    latest: u64,
+    slots: [Bucket; SLOTS],
+}
+
+impl RetryBudget {
+    /// A budget allowing `ratio` retries per first attempt plus `min_per_second`.
+    /// A negative or non-finite ratio counts as 0.
+    pub fn new(ratio: f64, min_per_second: u32) -> RetryBudget {
+        let ratio = if ratio.is_finite() && ratio > 0.0 {
+            ratio
+        } else {
+            0.0
+        };
+        RetryBudget {
+            ratio_millionths: (ratio * RATIO_SCALE as f64).floor() as u64,
+            floor: u64::from(min_per_second) * RETRY_BUDGET_WINDOW.as_secs(),
+            origin: None,
+            latest: 0,
+            slots: [Bucket::default(); SLOTS],
+        }
+    }
+
+    /// The budget the settings describe, or `None` when they switch budgeting off.
+    pub fn from_settings(settings: &RetryBudgetSettings) -> Option<RetryBudget> {
+        settings
+            .enabled
+            .then(|| RetryBudget::new(settings.ratio, settings.min_per_second))
+    }
+
+    /// Counts one first attempt (the first upstream call of a request). Call it when the
+    /// attempt is sent.
+    pub fn record_first_attempt(&mut self, now: Instant) {
+        self.bucket_mut(now).first_attempts += 1;
+    }
+
+    /// Whether one more retry fits the budget at `now`; when it does, it is counted.
+    /// Call it once per retry, when the retry is decided; a refused retry must not be made.
+    #[must_use = "a refused retry must not be made"]
+    pub fn try_retry(&mut self, now: Instant) -> bool {
+        let (first_attempts, retries) = self.window(now);
+        let allowed = self.ratio_millionths.saturating_mul(first_attempts)
+            + self.floor.saturating_mul(RATIO_SCALE);
+        let wanted = (retries + 1).saturating_mul(RATIO_SCALE);
+        if wanted > allowed {
+            return false;
+        }
+        self.bucket_mut(now).retries += 1;
+        true
+    }
+
+    /// The first attempts and retries the budget counts at `now`: first attempts of the
+    /// buckets wholly inside the last window, retries of every bucket overlapping it.
+    pub fn window(&self, now: Instant) -> (u64, u64) {
+        let current = self.index_of(now).max(self.latest);
+        let mut first_attempts = 0;
+        let mut retries = 0;
+        for b in &self.slots {
+            let age = current.saturating_sub(b.index);
+            if b.index > current {
+                continue;
+            }
+            if age < BUCKETS_PER_WINDOW {
+                first_attempts += b.first_attempts;
+            }
+            if age <= BUCKETS_PER_WINDOW {
+                retries += b.retries;
+            }
+        }
+        (first_attempts, retries)
+    }
+
+    /// The bucket index of `now`. A `now` before the origin counts as the origin.
+    fn index_of(&self, now: Instant) -> u64 {
+        let Some(origin) = self.origin else {
+            return 0;
+        };
+        let since = now.saturating_duration_since(origin);
+        (since.as_nanos() / BUCKET.as_nanos()) as u64
+    }
+
+    /// The bucket `now` falls in, cleared if its slot still holds an older bucket. A
+    /// `now` earlier than one already seen (clock readings from several threads) counts
+    /// in the latest bucket, which only makes the budget stricter for that retry.
+    fn bucket_mut(&mut self, now: Instant) -> &mut Bucket {
+        if self.origin.is_none() {
+            self.origin = Some(now);
+        }
+        let index = self.index_of(now).max(self.latest);
+        self.latest = index;
+        let slot = &mut self.slots[(index % SLOTS as u64) as usize];
+        if slot.index != index {
+            *slot = Bucket {
+                index,
+                ..Bucket::default()
+            };
+        }
+        slot
+    }
+}
+
+/// A [`RetryBudget`] shared by the requests it counts. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct SharedRetryBudget(Arc<Mutex<RetryBudget>>);
+
+impl SharedRetryBudget {
+    /// Shares `budget`.
+    pub fn new(budget: RetryBudget) -> Self {
+        SharedRetryBudget(Arc::new(Mutex::new(budget)))
+    }
+
+    /// Locks the budget. A panic in another holder never poisons it for good: a
+    /// half-finished update leaves counts that are at worst one off.
+    pub fn lock(&self) -> MutexGuard<'_, RetryBudget> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    #[allow(clippy::disallowed_methods)]
+    fn epoch() -> Instant {
+        Instant::now()
+    }
+
+    #[test]
+    fn the_floor_alone_allows_min_per_second_times_ten() {
+        let t0 = epoch();
+        let mut b = RetryBudget::new(0.2, 10);
+        let admitted = (0..150).filter(|_| b.try_retry(t0)).count();
+        assert_eq!(admitted, 100);
+    }
+
+    #[test]
+    fn first_attempts_add_ratio_retries() {
+        let t0 = epoch();
+        let mut b = RetryBudget::new(0.2, 0);
+        for _ in 0..50 {
+            b.record_first_attempt(t0);
+        }
+        let admitted = (0..50).filter(|_| b.try_retry(t0)).count();
+        assert_eq!(admitted, 10, "0.2 x 50");
+    }
+
+    #[test]
+    fn retries_age_out_of_the_window() {
+        let t0 = epoch();
+        let mut b = RetryBudget::new(0.0, 1);
+        assert_eq!((0..20).filter(|_| b.try_retry(t0)).count(), 10);
+        assert!(!b.try_retry(at(t0, 9_999)), "still inside the window");
+        // Bucketing keeps retries up to half a second longer than the window.
+        assert!(!b.try_retry(at(t0, 10_400)));
+        assert!(b.try_retry(at(t0, 10_500)), "the first bucket has aged out");
+    }
+
+    #[test]
+    fn first_attempts_stop_counting_before_the_window_ends() {
+        let t0 = epoch();
+        let mut b = RetryBudget::new(1.0, 0);
+        for _ in 0..4 {
+            b.record_first_attempt(t0);
+        }
+        assert_eq!(b.window(at(t0, 9_999)).0, 4);
+        assert_eq!(
+            b.window(at(t0, 10_000)).0,
+            0,
+            "gone once the bucket leaves the window"
+        );
+        assert!(!b.try_retry(at(t0, 10_000)));
+    }
+
+    #[test]
+    fn a_disabled_budget_is_none() {
+        let mut s = RetryBudgetSettings::default();
+        assert!(RetryBudget::from_settings(&s).is_some());
+        s.enabled = false;
+        assert!(RetryBudget::from_settings(&s).is_none());
+    }
+
+    #[test]
+    fn an_earlier_now_counts_in_the_latest_bucket() {
+        let t0 = epoch();
+        let mut b = RetryBudget::new(0.0, 1);
+        assert!(b.try_retry(at(t0, 5_000)));
+        for _ in 0..9 {
+            assert!(b.try_retry(t0));
+        }
+        assert!(!b.try_retry(t0));
+        assert_eq!(b.window(at(t0, 5_000)).1, 10);
+    }
+
+    #[test]
+    fn memory_is_constant() {
+        let t0 = epoch();
+        let mut b = RetryBudget::new(0.2, 10);
+        for i in 0..100_000u64 {
+            b.record_first_attempt(at(t0, i));
+            let _ = b.try_retry(at(t0, i));
+        }
+        assert_eq!(
+            std::mem::size_of_val(&b.slots),
+            SLOTS * std::mem::size_of::<Bucket>()
+        );
+        let (firsts, _) = b.window(at(t0, 100_000));
+        assert!(firsts <= 10_000, "only the last window counts: {firsts}");
+    }
+}
