@@ -35,7 +35,6 @@ mod error;
 mod request;
 mod response;
 mod stream;
-mod tools;
 
 pub use error::{is_spend_limit, translate_error, SPEND_LIMIT_PHRASES};
 pub use request::translate_request;
@@ -46,34 +45,7 @@ pub use stream::{StreamTranslator, Translated};
 /// `max_tokens` nor `max_completion_tokens`.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-/// Why a body could not be translated. The `Display` text is written for the client.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TranslateError {
-    /// The body is not a JSON object.
-    #[error("the request body is not a valid JSON object")]
-    InvalidJson,
-    /// The body is JSON but not a well-formed chat request (the text says what is wrong).
-    #[error("{0}")]
-    InvalidRequest(String),
-    /// The request uses a feature the Anthropic Messages API has no equivalent for.
-    #[error("{0}")]
-    Unsupported(String),
-    /// The upstream's response body is not a well-formed Anthropic message.
-    #[error("the upstream response is not a valid Anthropic message: {0}")]
-    InvalidResponse(String),
-}
-
-impl TranslateError {
-    /// The OpenAI error `code` to report this error with in a 400 response.
-    pub fn code(&self) -> &'static str {
-        match self {
-            TranslateError::InvalidJson => "invalid_json",
-            TranslateError::InvalidRequest(_) => "invalid_request",
-            TranslateError::Unsupported(_) => "unsupported_parameter",
-            TranslateError::InvalidResponse(_) => "invalid_upstream_response",
-        }
-    }
-}
+pub use crate::apis::TranslateError;
 
 /// Every top-level OpenAI request field that is not carried over as such to Anthropic, with
 /// what happens to it. Fields not listed here and not translated (see [`translate_request`])
