@@ -31,12 +31,11 @@
 //! - Request-side decisions (temperature, tool arguments, dropped fields) are documented on
 //!   [`translate_request`] and [`DROPPED_FIELDS`].
 
-mod error;
 mod request;
 mod response;
 mod stream;
 
-pub use error::{is_spend_limit, translate_error, SPEND_LIMIT_PHRASES};
+pub use crate::apis::messages::{is_spend_limit, translate_error, SPEND_LIMIT_PHRASES};
 pub use request::translate_request;
 pub use response::translate_response;
 pub use stream::{StreamTranslator, Translated};
@@ -110,72 +109,3 @@ pub const DROPPED_FIELDS: &[(&str, &str)] = &[
     ("functions", "rejected (legacy; use tools)"),
     ("function_call", "rejected (legacy; use tool_choice)"),
 ];
-
-/// Anthropic `stop_reason` → OpenAI `finish_reason`.
-pub(crate) fn finish_reason(stop_reason: Option<&str>) -> &'static str {
-    match stop_reason {
-        Some("max_tokens") => "length",
-        Some("tool_use") => "tool_calls",
-        Some("refusal") => "content_filter",
-        _ => "stop",
-    }
-}
-
-/// Token counts taken from an Anthropic `usage` object.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Usage {
-    pub input: u64,
-    pub cache_read: u64,
-    pub cache_creation: u64,
-    pub output: u64,
-    /// Whether `cache_read_input_tokens` was reported and non-zero.
-    pub has_cache_read: bool,
-}
-
-impl Usage {
-    /// Updates from an Anthropic `usage` object: only the fields present are taken.
-    pub fn update(&mut self, usage: &serde_json::Value) {
-        let get = |k: &str| usage.get(k).and_then(serde_json::Value::as_u64);
-        if let Some(v) = get("input_tokens") {
-            self.input = v;
-        }
-        if let Some(v) = get("cache_read_input_tokens") {
-            self.cache_read = v;
-            self.has_cache_read = v > 0;
-        }
-        if let Some(v) = get("cache_creation_input_tokens") {
-            self.cache_creation = v;
-        }
-        if let Some(v) = get("output_tokens") {
-            self.output = v;
-        }
-    }
-
-    /// The OpenAI `usage` object.
-    pub fn to_openai(self) -> serde_json::Value {
-        let prompt = self
-            .input
-            .saturating_add(self.cache_read)
-            .saturating_add(self.cache_creation);
-        let mut usage = serde_json::json!({
-            "prompt_tokens": prompt,
-            "completion_tokens": self.output,
-            "total_tokens": prompt.saturating_add(self.output),
-        });
-        if let (true, Some(obj)) = (self.has_cache_read, usage.as_object_mut()) {
-            obj.insert(
-                "prompt_tokens_details".into(),
-                serde_json::json!({ "cached_tokens": self.cache_read }),
-            );
-        }
-        usage
-    }
-}
-
-/// The OpenAI id for an Anthropic message id.
-pub(crate) fn openai_id(anthropic_id: Option<&str>) -> String {
-    match anthropic_id {
-        Some(id) if !id.is_empty() => format!("chatcmpl-{id}"),
-        _ => "chatcmpl-anthropic".to_owned(),
-    }
-}

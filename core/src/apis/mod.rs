@@ -17,22 +17,23 @@
 //! [`MAX_ACCUMULATED_BYTES`]). `docs/apis.md` lists what each translation carries over.
 
 pub mod chat;
-// TODO-WIP pub mod count_tokens;
-// TODO-WIP pub mod embeddings;
+pub mod count_tokens;
+pub mod embeddings;
 mod error;
-// TODO-WIP pub mod errors;
+pub mod errors;
 pub(crate) mod json;
 pub mod messages;
 pub mod model;
-// TODO-WIP pub mod responses;
-// TODO-WIP mod sse_out;
-// TODO-WIP mod stream;
-// TODO-WIP mod translation;
+pub mod responses;
+pub mod route;
+mod sse_out;
+mod stream;
+mod translation;
 
 pub use error::TranslateError;
-// TODO-WIP pub use sse_out::{ClientEvent, EventKind};
-// TODO-WIP pub use stream::{StreamEnd, StreamTranslator};
-// TODO-WIP pub use translation::{upstream_api_for, ApiRequest, RequestInfo, Translation};
+pub use sse_out::{ClientEvent, EventKind};
+pub use stream::{StreamEnd, StreamTranslator};
+pub use translation::{upstream_api_for, ApiRequest, RequestInfo, Translation};
 
 /// The most bytes of answer a stream encoder keeps to repeat at the end (Responses'
 /// `response.completed` carries the whole output). Past it the stream ends with an error.
