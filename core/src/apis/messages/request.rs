@@ -50,17 +50,17 @@ pub fn decode(body: &[u8], target: &str) -> Result<Request, TranslateError> {
             parts: vec![text_part(s, None)],
         }),
         Some(Value::Array(blocks)) => {
-            let mut parts = Vec::with_capacity(blocks.len());
+            // One system message per block: encoders that need a string join messages with
+            // a blank line, so separate blocks never run together.
             for b in blocks {
                 if type_of(b) != Some("text") {
                     return Err(invalid("`system` blocks must be text blocks"));
                 }
-                parts.push(text_block(b)?);
+                messages.push(Message {
+                    role: Role::System,
+                    parts: vec![text_block(b)?],
+                });
             }
-            messages.push(Message {
-                role: Role::System,
-                parts,
-            });
         }
         Some(_) => {
             return Err(invalid(
