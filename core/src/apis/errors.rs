@@ -30,14 +30,19 @@ pub const ANTHROPIC_ERROR_TYPES: &[&str] = &[
 ];
 
 /// The Anthropic error type for an error of `status` whose OpenAI `type` is `openai_type`:
-/// the type itself when Anthropic has it, else the type Anthropic uses for the status.
+/// the type Anthropic uses for the status (400 `invalid_request_error`, 404
+/// `not_found_error`, 429 `rate_limit_error`, 529 `overloaded_error`, ...); for statuses
+/// Anthropic has no specific type for, the OpenAI type when Anthropic has one of that name,
+/// else `api_error`.
 pub fn anthropic_type(status: u16, openai_type: Option<&str>) -> &'static str {
-    if let Some(t) = openai_type {
-        if let Some(known) = ANTHROPIC_ERROR_TYPES.iter().find(|k| **k == t) {
-            return known;
-        }
+    let by_status = anthropic_type_for_status(status);
+    if by_status != "api_error" {
+        return by_status;
     }
-    anthropic_type_for_status(status)
+    openai_type
+        .and_then(|t| ANTHROPIC_ERROR_TYPES.iter().find(|k| **k == t))
+        .copied()
+        .unwrap_or(by_status)
 }
 
 /// A gateway-made error body (OpenAI's shape) in `client`'s shape. A body that is not an
