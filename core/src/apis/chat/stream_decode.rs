@@ -12,8 +12,9 @@ use crate::sse::{self, SseEvent};
 /// The first chunk gives `Start` (with its `id`). In the first choice's delta, non-empty
 /// `content` → text deltas (opening a text block), `refusal` → refusal deltas, and each
 /// `tool_calls[i]` → a tool-call block (opened by the first delta of index `i`, which should
-/// carry its `id` and `name`; a missing id becomes `call_<i>`) and its argument deltas. A text
-/// block is closed when a tool call opens. `finish_reason` → `Finish` and the blocks are
+/// carry its `id` and `name`; a missing id becomes `call_<i>`) and its argument deltas. Blocks
+/// run one after another: a tool call closes the open text block and the previous call, and
+/// arguments that arrive for a call after a later one began are dropped (and reported). `finish_reason` → `Finish` and the blocks are
 /// closed; a `usage` object → `Usage`; `[DONE]` → `Done`. An `error` object (or an
 /// `event: error`) → `Error`. Data that is not JSON is dropped; provider extensions such as
 /// `reasoning_content` are ignored.
@@ -104,20 +105,22 @@ impl StreamDecoder {
                 id: str_of(&data, "id").map(str::to_owned),
             });
         }
+        let mut dropped = None;
         if let Some(choice) = data
             .get("choices")
             .and_then(Value::as_array)
             .and_then(|c| c.first())
         {
-            self.choice(choice, out);
+            dropped = self.choice(choice, out);
         }
         if let Some(usage) = data.get("usage").filter(|u| u.is_object()) {
             out.push(StreamEvent::Usage(usage_update(usage)));
         }
-        None
+        dropped
     }
 
-    fn choice(&mut self, choice: &Value, out: &mut Vec<StreamEvent>) {
+    fn choice(&mut self, choice: &Value, out: &mut Vec<StreamEvent>) -> Option<String> {
+        let mut dropped = None;
         if let Some(delta) = choice.get("delta") {
             if let Some(text) = str_of(delta, "content").filter(|t| !t.is_empty()) {
                 let block = match self.text_block {
@@ -153,7 +156,9 @@ impl StreamDecoder {
                 .into_iter()
                 .flatten()
             {
-                self.tool_call(call, out);
+                if let Some(why) = self.tool_call(call, out) {
+                    dropped = Some(why);
+                }
             }
         }
         if let Some(reason) = choice.get("finish_reason").filter(|r| !r.is_null()) {
@@ -164,16 +169,22 @@ impl StreamDecoder {
                 stop_sequence: None,
             });
         }
+        dropped
     }
 
-    fn tool_call(&mut self, call: &Value, out: &mut Vec<StreamEvent>) {
+    fn tool_call(&mut self, call: &Value, out: &mut Vec<StreamEvent>) -> Option<String> {
         let index = u64_of(call, "index").unwrap_or(0);
         let function = call.get("function");
         let block = match self.tools.iter().find(|(i, _)| *i == index) {
             Some((_, b)) => *b,
             None => {
+                // Blocks run one after another, as Anthropic's do: a new call closes the
+                // text and the previous call.
                 if let Some(text) = self.text_block.take() {
                     self.close(text, out);
+                }
+                if let Some(&(_, previous)) = self.tools.last() {
+                    self.close(previous, out);
                 }
                 let id = str_of(call, "id")
                     .map(str::to_owned)
@@ -191,13 +202,17 @@ impl StreamDecoder {
             .and_then(|f| str_of(f, "arguments"))
             .filter(|a| !a.is_empty())
         {
-            if self.open.contains(&block) {
-                out.push(StreamEvent::ToolArgsDelta {
-                    block,
-                    json: args.to_owned(),
-                });
+            if !self.open.contains(&block) {
+                return Some(format!(
+                    "arguments for tool call {index} after a later call began"
+                ));
             }
+            out.push(StreamEvent::ToolArgsDelta {
+                block,
+                json: args.to_owned(),
+            });
         }
+        None
     }
 
     /// The upstream ended cleanly. Returns whether the answer was complete (a
