@@ -1,5 +1,6 @@
 //! Translation between OpenAI Chat Completions (what clients speak) and Anthropic's Messages API
-//! (what an `anthropic` provider speaks), as pure functions over bytes.
+//! (what an `anthropic` provider speaks), as pure functions over bytes: the Chat ↔ Messages pair
+//! of [`crate::apis`], through its shared model, kept under the names the machine uses.
 //!
 //! - [`translate_request`]: an OpenAI chat request body → an Anthropic Messages request body.
 //! - [`translate_response`]: an Anthropic message → an OpenAI `chat.completion`.
@@ -19,9 +20,9 @@
 //!   traceable to Anthropic's logs, and shaped like OpenAI's ids. A response without an id gets
 //!   `chatcmpl-anthropic`.
 //! - **`created`** is always `0`: the core has no clock, and the runtime may overwrite it.
-//! - **`finish_reason`**: `end_turn`, `stop_sequence` and `pause_turn` → `stop`; `max_tokens` →
-//!   `length`; `tool_use` → `tool_calls`; `refusal` → `content_filter`; anything else (or none)
-//!   → `stop`.
+//! - **`finish_reason`**: `end_turn`, `stop_sequence` and `pause_turn` → `stop`; `max_tokens`
+//!   and `model_context_window_exceeded` → `length`; `tool_use` → `tool_calls`; `refusal` →
+//!   `content_filter`; anything else (or none) → `stop`.
 //! - **Usage**: `prompt_tokens` = `input_tokens` + `cache_read_input_tokens` +
 //!   `cache_creation_input_tokens` (Anthropic's `input_tokens` excludes cached tokens, OpenAI's
 //!   `prompt_tokens` includes them); `completion_tokens` = `output_tokens`; when cache reads are
@@ -68,8 +69,9 @@ pub const DROPPED_FIELDS: &[(&str, &str)] = &[
     ("seed", "dropped (Anthropic has no deterministic sampling)"),
     (
         "response_format",
-        "dropped: Anthropic has no JSON mode; rejecting it would make every JSON-mode request \
-         impossible to fail over, and such prompts normally ask for JSON themselves",
+        "`json_schema` becomes `output_config.format`; `json_object` is dropped: Anthropic has \
+         no schema-less JSON mode, rejecting it would make every JSON-mode request impossible \
+         to fail over, and such prompts normally ask for JSON themselves",
     ),
     (
         "stream_options",
