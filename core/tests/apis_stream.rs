@@ -551,6 +551,14 @@ fn clean_ends_without_the_terminal_event() {
         run(&mut t, cut, 5);
         assert_eq!(t.end(), StreamEnd::Truncated, "{client:?}");
     }
+    // A finish reason in the last content chunk counts too.
+    let mut t = StreamTranslator::relay(ClientApi::ChatCompletions, "p/m");
+    run(
+        &mut t,
+        b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\n",
+        64,
+    );
+    assert!(matches!(t.end(), StreamEnd::Complete(_)));
     // A relayed Responses stream is complete only with its response.completed.
     let mut t = StreamTranslator::relay(ClientApi::Responses, "p/m");
     let sse = fixture("apis/responses/function_call.sse");

@@ -236,7 +236,10 @@ impl StreamTranslator {
                     ChatMeaning::Error => EventKind::Error {
                         detail: event.data.clone(),
                     },
-                    ChatMeaning::Content => EventKind::Content,
+                    ChatMeaning::Content { finish } => {
+                        *finish_seen |= finish;
+                        EventKind::Content
+                    }
                     ChatMeaning::Other { finish } => {
                         *finish_seen |= finish;
                         EventKind::Held

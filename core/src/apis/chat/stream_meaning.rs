@@ -10,8 +10,11 @@ use crate::sse::{self, SseEvent};
 pub(crate) enum ChatMeaning {
     Done,
     Error,
-    /// A content, tool-call or refusal delta: the commit point.
-    Content,
+    /// A content, tool-call or refusal delta: the commit point; `finish` when the same chunk
+    /// carries a `finish_reason`.
+    Content {
+        finish: bool,
+    },
     /// Any other well-formed JSON; `finish` when it carries a `finish_reason`.
     Other {
         finish: bool,
@@ -43,7 +46,7 @@ pub(crate) fn classify(event: &SseEvent) -> ChatMeaning {
         content |= choice.delta.as_ref().is_some_and(DeltaView::has_content);
     }
     if content {
-        ChatMeaning::Content
+        ChatMeaning::Content { finish }
     } else {
         ChatMeaning::Other { finish }
     }

@@ -100,10 +100,8 @@ pub fn encode(resp: &Response, model: &str) -> Result<Bytes, TranslateError> {
     let mut content = Vec::with_capacity(resp.parts.len());
     for part in &resp.parts {
         match part {
-            Part::Text { text, .. } | Part::Refusal(text) => {
-                if !text.is_empty() {
-                    content.push(json!({ "type": "text", "text": text }));
-                }
+            Part::Text { text, .. } | Part::Refusal(text) if !text.is_empty() => {
+                content.push(json!({ "type": "text", "text": text }));
             }
             Part::ToolCall {
                 id,
