@@ -156,3 +156,30 @@ fn the_estimate_grows_with_tools_images_and_text() {
         prose.len()
     );
 }
+
+#[test]
+fn targets_from_provider_entries() {
+    use switchback_core::apis::{MaxTokensField, Target};
+    let yaml = "version: v0.3.0\nmodel_providers:\n  - model: openai/gpt-5\n    access_key: k\n    default: true\n  - model: openai/local\n    base_url: http://127.0.0.1:9\n  - model: anthropic/claude-sonnet-4-5\n    access_key: k\n  - model: mistral/mistral-large\n    access_key: k\n";
+    let loaded = switchback_core::config::load_str(yaml, &|_| None).expect("config");
+    let p = &loaded.config.providers;
+    let t = Target::for_provider(&p[0]);
+    assert_eq!(
+        (t.model_id, t.max_tokens_field),
+        ("gpt-5", MaxTokensField::MaxCompletionTokens)
+    );
+    assert_eq!(
+        Target::for_provider(&p[1]).max_tokens_field,
+        MaxTokensField::MaxTokens,
+        "a self-hosted OpenAI-compatible server"
+    );
+    let t = Target::for_provider(&p[2]);
+    assert_eq!(
+        (t.model_id, t.default_max_tokens),
+        ("claude-sonnet-4-5", 4096)
+    );
+    assert_eq!(
+        Target::for_provider(&p[3]).max_tokens_field,
+        MaxTokensField::MaxTokens
+    );
+}

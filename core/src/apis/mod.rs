@@ -163,6 +163,25 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// The target for a provider entry: its model id, its `default_max_tokens`, no cap, and
+    /// `max_completion_tokens` for OpenAI's own API and Azure OpenAI (which accept it for
+    /// every model, and whose reasoning models reject `max_tokens`), `max_tokens` for every
+    /// other OpenAI-compatible server.
+    pub fn for_provider(provider: &'a crate::config::Provider) -> Self {
+        let official = provider.interface == crate::config::Interface::AzureOpenAi
+            || (provider.prefix() == "openai" && provider.base_url.is_none());
+        Target {
+            model_id: provider.model_id(),
+            default_max_tokens: provider.default_max_tokens,
+            max_output_tokens: None,
+            max_tokens_field: if official {
+                MaxTokensField::MaxCompletionTokens
+            } else {
+                MaxTokensField::MaxTokens
+            },
+        }
+    }
+
     /// `n`, lowered to `max_output_tokens` when that is set.
     pub fn cap_max_tokens(&self, n: u64) -> u64 {
         match self.max_output_tokens {
