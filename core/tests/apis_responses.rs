@@ -390,3 +390,112 @@ fn upstream_api_choice_per_client() {
         );
     }
 }
+
+#[test]
+fn answers_round_trip_through_every_other_api() {
+    use switchback_core::apis::model::{Part, Response};
+    use switchback_core::apis::responses::ToolNames;
+    use switchback_core::apis::{chat, messages, responses};
+
+    fn decode(api: ClientApi, body: &[u8]) -> Response {
+        match api {
+            ClientApi::Messages => messages::decode_response(body),
+            ClientApi::Responses => responses::decode_response(body),
+            _ => chat::decode_response(body),
+        }
+        .expect("decodes")
+    }
+    fn encode(api: ClientApi, r: &Response) -> Bytes {
+        match api {
+            ClientApi::Messages => messages::encode_response(r, "p/m").expect("encodes"),
+            ClientApi::Responses => responses::encode_response(r, "p/m", &ToolNames::default()),
+            _ => chat::encode_response(r, "p/m"),
+        }
+    }
+    /// What every API carries: text, refusals and tool calls (with arguments as JSON values),
+    /// the stop reason and the usage.
+    fn portable(r: &Response) -> Value {
+        let parts: Vec<Value> = r
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Text { text, .. } => Some(json!({"text": text})),
+                Part::ToolCall {
+                    id,
+                    name,
+                    arguments,
+                } => Some(json!({
+                    "call": id, "name": name,
+                    "args": serde_json::from_str::<Value>(arguments).unwrap_or(json!({})),
+                })),
+                _ => None,
+            })
+            .collect();
+        // Responses always reports reasoning tokens; no report and 0 mean the same.
+        let u = &r.usage;
+        let usage = [
+            u.input,
+            u.cache_read,
+            u.cache_write,
+            u.output,
+            u.reasoning.unwrap_or(0),
+        ];
+        json!({"parts": parts, "stop": format!("{:?}", r.stop), "usage": usage})
+    }
+    let apis = [
+        ClientApi::ChatCompletions,
+        ClientApi::Messages,
+        ClientApi::Responses,
+    ];
+    let originals = [
+        (
+            ClientApi::ChatCompletions,
+            fixture("chat/tool_call.response.json"),
+        ),
+        (
+            ClientApi::Messages,
+            Bytes::from(
+                std::fs::read(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/fixtures/anthropic/response/tool_use.anthropic.json"
+                ))
+                .expect("fixture"),
+            ),
+        ),
+        (
+            ClientApi::Responses,
+            fixture("responses/function_call.response.json"),
+        ),
+    ];
+    for (home, body) in originals {
+        let original = decode(home, &body);
+        for via in apis {
+            let there = encode(via, &original);
+            let back = decode(home, &encode(home, &decode(via, &there)));
+            let mut want = portable(&original);
+            if via == ClientApi::ChatCompletions || home == ClientApi::ChatCompletions {
+                // Chat joins text parts into one content string.
+                let text: String = original
+                    .parts
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::Text { text, .. } => Some(text.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let mut parts: Vec<Value> = want["parts"]
+                    .as_array()
+                    .expect("parts")
+                    .iter()
+                    .filter(|p| p.get("text").is_none())
+                    .cloned()
+                    .collect();
+                if !text.is_empty() {
+                    parts.insert(0, json!({"text": text}));
+                }
+                want["parts"] = Value::Array(parts);
+            }
+            assert_eq!(portable(&back), want, "{home:?} via {via:?}");
+        }
+    }
+}

@@ -20,7 +20,7 @@ use super::super::TranslateError;
 /// `json_schema`). Rejected ([`TranslateError::Unsupported`]): `n` above 1, `logprobs: true`,
 /// `audio`, modalities other than text, the legacy `functions`/`function_call`, `function`
 /// role messages, audio parts, non-`function` tools. Everything else is dropped
-/// ([`DROPPED_FIELDS`](super::DROPPED_FIELDS)).
+/// ([`DROPPED_FIELDS`](crate::anthropic::DROPPED_FIELDS) for Anthropic targets).
 pub fn decode(body: &[u8], target: &str) -> Result<Request, TranslateError> {
     let req = parse_object(body)?;
     reject_unsupported(&req, target)?;

@@ -56,16 +56,26 @@ pub fn usage_update(usage: &Value) -> UsageUpdate {
         cache_read: u64_of(usage, "cache_read_input_tokens"),
         cache_write: u64_of(usage, "cache_creation_input_tokens"),
         output: u64_of(usage, "output_tokens"),
-        reasoning: None,
+        reasoning: usage
+            .get("output_tokens_details")
+            .and_then(|d| u64_of(d, "thinking_tokens")),
     }
 }
 
-/// An Anthropic `usage` object.
+/// An Anthropic `usage` object; `output_tokens_details.thinking_tokens` when reasoning
+/// tokens are known.
 pub fn usage_json(usage: &Usage) -> Value {
-    json!({
+    let mut out = json!({
         "input_tokens": usage.input,
         "cache_creation_input_tokens": usage.cache_write,
         "cache_read_input_tokens": usage.cache_read,
         "output_tokens": usage.output,
-    })
+    });
+    if let (Some(r), Some(obj)) = (usage.reasoning, out.as_object_mut()) {
+        obj.insert(
+            "output_tokens_details".into(),
+            json!({ "thinking_tokens": r }),
+        );
+    }
+    out
 }

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use super::super::model::{BlockKind, ReasoningOrigin, StopReason, StreamEvent, Usage};
 use super::super::sse_out::{Emitted, EventKind};
 use super::response::message_id;
-use super::stop_reason_name;
+use super::{stop_reason_name, usage_json};
 
 /// Encodes one stream for a Messages client, in Anthropic's event grammar:
 /// `message_start` and a `ping`; per block `content_block_start`, `content_block_delta`s
@@ -211,12 +211,7 @@ impl StreamEncoder {
                         "stop_reason": stop_reason_name(self.stop),
                         "stop_sequence": self.stop_sequence,
                     },
-                    "usage": {
-                        "input_tokens": self.usage.input,
-                        "cache_creation_input_tokens": self.usage.cache_write,
-                        "cache_read_input_tokens": self.usage.cache_read,
-                        "output_tokens": self.usage.output,
-                    },
+                    "usage": usage_json(&self.usage),
                 });
                 out.push(Self::event("message_delta", data, EventKind::Held));
                 let stop = json!({ "type": "message_stop" });
