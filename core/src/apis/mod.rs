@@ -27,11 +27,13 @@ pub mod model;
 pub mod responses;
 pub mod route;
 mod sse_out;
+mod sse_raw;
 mod stream;
 mod translation;
 
 pub use error::TranslateError;
 pub use sse_out::{ClientEvent, EventKind};
+pub use sse_raw::{FramedEvent, RelayFramer};
 pub use stream::{StreamEnd, StreamTranslator};
 pub use translation::{upstream_api_for, ApiRequest, RequestInfo, Translation};
 

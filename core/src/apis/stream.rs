@@ -9,6 +9,7 @@ use super::model::StreamEvent;
 use super::responses::stream_meaning::{self as responses_meaning, ResponsesKind};
 use super::responses::ToolNames;
 use super::sse_out::{frame, ClientEvent, Emitted, EventKind};
+use super::sse_raw::FramedEvent;
 use super::{chat, messages, responses, ClientApi, UpstreamApi};
 use crate::sse::SseEvent;
 
@@ -85,9 +86,8 @@ enum Mode {
 /// events of the failed attempt are discarded, never spliced).
 ///
 /// Relaying (the upstream speaks the client's API), every event's bytes are the upstream's
-/// event re-framed canonically (`event:` then `data:` lines, LF line ends, comments dropped)
-/// with its data untouched, and its data is parsed once, into a borrowed view, for its
-/// meaning. Translating, events are decoded into [`StreamEvent`]s and encoded in the
+/// own when it was framed by a [`RelayFramer`](super::RelayFramer) ([`push_framed`](Self::push_framed)), and its
+/// data is parsed once, into a borrowed view, for its meaning. Translating, events are decoded into [`StreamEvent`]s and encoded in the
 /// client's grammar. After the stream ended (`Done` or `Error` returned), every further
 /// event yields nothing. Never panics.
 #[derive(Debug, Clone)]
@@ -168,13 +168,25 @@ impl StreamTranslator {
         self.finished
     }
 
-    /// The client events for one upstream event, in order.
+    /// The client events for one upstream event framed by a [`RelayFramer`](super::RelayFramer), in order.
+    /// Relaying, the event's bytes are forwarded exactly as the upstream sent them.
+    pub fn push_framed(&mut self, framed: &FramedEvent) -> Vec<ClientEvent> {
+        self.push_with(&framed.event, || framed.raw.clone())
+    }
+
+    /// The client events for one upstream event, in order. Relaying, the event is re-framed
+    /// canonically ([`SseEvent::to_bytes`]); use [`push_framed`](Self::push_framed) to
+    /// forward the upstream's own bytes.
     pub fn push(&mut self, event: &SseEvent) -> Vec<ClientEvent> {
+        self.push_with(event, || event.to_bytes())
+    }
+
+    fn push_with(&mut self, event: &SseEvent, bytes: impl FnOnce() -> Bytes) -> Vec<ClientEvent> {
         if self.finished {
             return Vec::new();
         }
         let out = match &mut self.mode {
-            Mode::Relay { .. } => vec![self.relay_event(event)],
+            Mode::Relay { .. } => vec![self.relay_event(event, bytes)],
             Mode::Translate(t) => translate(t, event),
         };
         self.finished |= out
@@ -183,7 +195,7 @@ impl StreamTranslator {
         out
     }
 
-    fn relay_event(&mut self, event: &SseEvent) -> ClientEvent {
+    fn relay_event(&mut self, event: &SseEvent, bytes: impl FnOnce() -> Bytes) -> ClientEvent {
         let Mode::Relay {
             api,
             finish_seen,
@@ -249,7 +261,7 @@ impl StreamTranslator {
             }
         };
         ClientEvent {
-            bytes: event.to_bytes(),
+            bytes: bytes(),
             kind,
         }
     }
