@@ -13,8 +13,8 @@ use crate::sse::{self, SseEvent};
 /// `content` → text deltas (opening a text block), `refusal` → refusal deltas, and each
 /// `tool_calls[i]` → a tool-call block (opened by the first delta of index `i`, which should
 /// carry its `id` and `name`; a missing id becomes `call_<i>`) and its argument deltas. Blocks
-/// run one after another: a tool call closes the open text block and the previous call, and
-/// arguments that arrive for a call after a later one began are dropped (and reported). `finish_reason` → `Finish` and the blocks are
+/// run one after another: a new block closes the open one (text, refusal or call), and
+/// arguments that arrive for a call after a later block began are dropped (and reported). `finish_reason` → `Finish` and the blocks are
 /// closed; a `usage` object → `Usage`; `[DONE]` → `Done`. An `error` object (or an
 /// `event: error`) → `Error`. Data that is not JSON is dropped; provider extensions such as
 /// `reasoning_content` are ignored.
@@ -126,6 +126,7 @@ impl StreamDecoder {
                 let block = match self.text_block {
                     Some(b) => b,
                     None => {
+                        self.close_all(out);
                         let b = self.open(BlockKind::Text, out);
                         self.text_block = Some(b);
                         b
@@ -140,6 +141,7 @@ impl StreamDecoder {
                 let block = match self.refusal_block {
                     Some(b) => b,
                     None => {
+                        self.close_all(out);
                         let b = self.open(BlockKind::Refusal, out);
                         self.refusal_block = Some(b);
                         b
