@@ -9,6 +9,10 @@ use super::super::model::{
 };
 use super::super::{MaxTokensField, Target, TranslateError};
 
+/// The longest end-user id sent as `user` (OpenAI's limit for `safety_identifier`, the field
+/// that replaces it); a longer one (Claude Code's `metadata.user_id` is) is dropped.
+pub const MAX_USER_CHARS: usize = 64;
+
 /// Encodes `req` for an OpenAI-compatible Chat Completions target.
 ///
 /// - System and developer messages stay where they are, as `system` messages (the role every
@@ -23,7 +27,8 @@ use super::super::{MaxTokensField, Target, TranslateError};
 /// - Reasoning of any origin is dropped: Chat cannot carry it back.
 /// - The output limit goes in `target.max_tokens_field`, capped at `target.max_output_tokens`;
 ///   a stream asks for `stream_options.include_usage` so the final usage can be reported.
-/// - `top_k` has no Chat equivalent and is dropped.
+/// - `top_k` has no Chat equivalent and is dropped; an end-user id longer than
+///   [`MAX_USER_CHARS`] is dropped.
 pub fn encode(req: &Request, target: &Target<'_>) -> Result<Bytes, TranslateError> {
     let mut out = Map::new();
     out.insert("model".into(), Value::String(target.model_id.to_owned()));
@@ -48,7 +53,11 @@ pub fn encode(req: &Request, target: &Target<'_>) -> Result<Bytes, TranslateErro
         out.insert("stream".into(), Value::Bool(true));
         out.insert("stream_options".into(), json!({ "include_usage": true }));
     }
-    if let Some(user) = &req.user {
+    if let Some(user) = req
+        .user
+        .as_ref()
+        .filter(|u| u.chars().count() <= MAX_USER_CHARS)
+    {
         out.insert("user".into(), Value::String(user.clone()));
     }
     match &req.format {
