@@ -3,7 +3,9 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use switchback_core::apis::{ApiRequest, ClientApi, StreamTranslator, Target, UpstreamApi};
+use switchback_core::apis::{
+    ApiRequest, ClientApi, RelayFramer, StreamTranslator, Target, UpstreamApi,
+};
 use switchback_core::sse::SseFramer;
 
 const CLIENTS: [ClientApi; 5] = [
@@ -43,4 +45,13 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = stream.end();
     let _ = stream.terminal_error("cut", "stream_truncated");
+    let mut relay = StreamTranslator::relay(client, "p/m");
+    let mut framer = RelayFramer::new(1 << 16);
+    for piece in rest.chunks(usize::from(pick).max(1)) {
+        framer.push(piece);
+        while let Some(Ok(event)) = framer.next_event() {
+            let _ = relay.push_framed(&event);
+        }
+    }
+    framer.finish();
 });
