@@ -326,3 +326,46 @@ fn bodies_each_api_rejects_before_any_translation() {
     )
     .is_ok());
 }
+
+#[test]
+fn mistral_targets_get_nine_character_tool_call_ids() {
+    use switchback_core::apis::ToolCallIds;
+    let body = fixture("messages/claude_code.request.json");
+    let target = Target {
+        tool_call_ids: ToolCallIds::NineAlphanumeric,
+        ..Target::new("mistral-large-latest")
+    };
+    let out = json(
+        &request(ClientApi::Messages, &body)
+            .upstream_body(UpstreamApi::ChatCompletions, &target)
+            .expect("translates"),
+    );
+    let msgs = out["messages"].as_array().expect("messages");
+    let calls: Vec<&str> = msgs
+        .iter()
+        .flat_map(|m| m["tool_calls"].as_array().into_iter().flatten())
+        .map(|c| c["id"].as_str().expect("id"))
+        .collect();
+    let results: Vec<&str> = msgs
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["tool_call_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls, results, "each result keeps its call's new id");
+    for id in &calls {
+        assert!(
+            id.len() == 9 && id.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "{id}"
+        );
+    }
+    assert_ne!(calls[0], calls[1]);
+    assert_eq!(
+        switchback_core::apis::chat::tool_call_id("abcDEF123", ToolCallIds::NineAlphanumeric),
+        "abcDEF123"
+    );
+    assert_eq!(
+        switchback_core::apis::chat::tool_call_id("toolu_01A", ToolCallIds::AsGiven),
+        "toolu_01A"
+    );
+}

@@ -141,6 +141,17 @@ pub enum MaxTokensField {
     MaxCompletionTokens,
 }
 
+/// What tool-call ids a Chat target accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ToolCallIds {
+    /// Any string (OpenAI and most OpenAI-compatible servers).
+    #[default]
+    AsGiven,
+    /// Exactly 9 ASCII letters and digits (Mistral); other ids are rewritten, the same id to
+    /// the same 9 characters, so calls and their results still match.
+    NineAlphanumeric,
+}
+
 /// What an encoder needs to know about the target of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target<'a> {
@@ -152,6 +163,8 @@ pub struct Target<'a> {
     pub max_output_tokens: Option<u32>,
     /// Which field Chat targets get the output limit in.
     pub max_tokens_field: MaxTokensField,
+    /// Which tool-call ids Chat targets accept.
+    pub tool_call_ids: ToolCallIds,
 }
 
 impl<'a> Target<'a> {
@@ -162,13 +175,14 @@ impl<'a> Target<'a> {
             default_max_tokens: crate::anthropic::DEFAULT_MAX_TOKENS,
             max_output_tokens: None,
             max_tokens_field: MaxTokensField::MaxTokens,
+            tool_call_ids: ToolCallIds::AsGiven,
         }
     }
 
     /// The target for a provider entry: its model id, its `default_max_tokens`, no cap, and
     /// `max_completion_tokens` for OpenAI's own API and Azure OpenAI (which accept it for
     /// every model, and whose reasoning models reject `max_tokens`), `max_tokens` for every
-    /// other OpenAI-compatible server.
+    /// other OpenAI-compatible server; Mistral's 9-character tool-call ids for `mistral`.
     pub fn for_provider(provider: &'a crate::config::Provider) -> Self {
         let official = provider.interface == crate::config::Interface::AzureOpenAi
             || (provider.prefix() == "openai" && provider.base_url.is_none());
@@ -180,6 +194,11 @@ impl<'a> Target<'a> {
                 MaxTokensField::MaxCompletionTokens
             } else {
                 MaxTokensField::MaxTokens
+            },
+            tool_call_ids: if provider.prefix() == "mistral" {
+                ToolCallIds::NineAlphanumeric
+            } else {
+                ToolCallIds::AsGiven
             },
         }
     }

@@ -8,7 +8,7 @@ mod stream_encode;
 pub(crate) mod stream_meaning;
 
 pub use request::decode as decode_request;
-pub use request_encode::encode as encode_request;
+pub use request_encode::{encode as encode_request, tool_call_id};
 pub use response::{decode as decode_response, encode as encode_response};
 pub use stream_decode::StreamDecoder;
 pub(crate) use stream_encode::terminal_error;

@@ -7,7 +7,7 @@ use super::super::json::{data_url, to_bytes, unsupported};
 use super::super::model::{
     Message, OutputFormat, Part, Request, Role, Source, ToolChoice, ToolOutput,
 };
-use super::super::{MaxTokensField, Target, TranslateError};
+use super::super::{MaxTokensField, Target, ToolCallIds, TranslateError};
 
 /// The longest end-user id sent as `user` (OpenAI's limit for `safety_identifier`, the field
 /// that replaces it); a longer one (Claude Code's `metadata.user_id` is) is dropped.
@@ -27,12 +27,17 @@ pub const MAX_USER_CHARS: usize = 64;
 /// - Reasoning of any origin is dropped: Chat cannot carry it back.
 /// - The output limit goes in `target.max_tokens_field`, capped at `target.max_output_tokens`;
 ///   a stream asks for `stream_options.include_usage` so the final usage can be reported.
+/// - Tool-call ids are rewritten for targets that accept only Mistral's 9-character ids
+///   ([`tool_call_id`]).
 /// - `top_k` has no Chat equivalent and is dropped; an end-user id longer than
 ///   [`MAX_USER_CHARS`] is dropped.
 pub fn encode(req: &Request, target: &Target<'_>) -> Result<Bytes, TranslateError> {
     let mut out = Map::new();
     out.insert("model".into(), Value::String(target.model_id.to_owned()));
-    out.insert("messages".into(), Value::Array(messages(&req.messages)?));
+    out.insert(
+        "messages".into(),
+        Value::Array(messages(&req.messages, target.tool_call_ids)?),
+    );
     if let Some(n) = req.max_tokens {
         let field = match target.max_tokens_field {
             MaxTokensField::MaxTokens => "max_tokens",
@@ -145,7 +150,7 @@ fn content(parts: Vec<Value>) -> Value {
     Value::Array(parts)
 }
 
-fn messages(messages: &[Message]) -> Result<Vec<Value>, TranslateError> {
+fn messages(messages: &[Message], ids: ToolCallIds) -> Result<Vec<Value>, TranslateError> {
     let mut out = Vec::with_capacity(messages.len());
     for m in messages {
         match m.role {
@@ -160,14 +165,14 @@ fn messages(messages: &[Message]) -> Result<Vec<Value>, TranslateError> {
                     .collect();
                 out.push(json!({ "role": "system", "content": text }));
             }
-            Role::User => user(m, &mut out)?,
-            Role::Assistant => assistant(m, &mut out),
+            Role::User => user(m, ids, &mut out)?,
+            Role::Assistant => assistant(m, ids, &mut out),
         }
     }
     Ok(out)
 }
 
-fn user(m: &Message, out: &mut Vec<Value>) -> Result<(), TranslateError> {
+fn user(m: &Message, ids: ToolCallIds, out: &mut Vec<Value>) -> Result<(), TranslateError> {
     let mut parts = Vec::new();
     for part in &m.parts {
         if let Part::ToolResult {
@@ -187,7 +192,8 @@ fn user(m: &Message, out: &mut Vec<Value>) -> Result<(), TranslateError> {
                     content(texts)
                 }
             };
-            out.push(json!({ "role": "tool", "tool_call_id": call_id, "content": content }));
+            let id = tool_call_id(call_id, ids);
+            out.push(json!({ "role": "tool", "tool_call_id": id, "content": content }));
         } else if let Some(p) = user_part(part)? {
             parts.push(p);
         }
@@ -198,7 +204,7 @@ fn user(m: &Message, out: &mut Vec<Value>) -> Result<(), TranslateError> {
     Ok(())
 }
 
-fn assistant(m: &Message, out: &mut Vec<Value>) {
+fn assistant(m: &Message, ids: ToolCallIds, out: &mut Vec<Value>) {
     let mut text = String::new();
     let mut calls = Vec::new();
     for part in &m.parts {
@@ -209,7 +215,7 @@ fn assistant(m: &Message, out: &mut Vec<Value>) {
                 name,
                 arguments,
             } => calls.push(json!({
-                "id": id,
+                "id": tool_call_id(id, ids),
                 "type": "function",
                 "function": {
                     "name": name,
@@ -230,6 +236,30 @@ fn assistant(m: &Message, out: &mut Vec<Value>) {
         obj.insert("tool_calls".into(), Value::Array(calls));
     }
     out.push(msg);
+}
+
+/// A tool-call id as the target accepts it: unchanged, or (for 9-alphanumeric targets) an id
+/// already of that form unchanged and any other one hashed (64-bit FNV-1a) to 9 base-62
+/// characters, so a call and its result get the same new id.
+pub fn tool_call_id(id: &str, ids: ToolCallIds) -> String {
+    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    if ids == ToolCallIds::AsGiven
+        || (id.len() == 9 && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        return id.to_owned();
+    }
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (0..9)
+        .map(|_| {
+            let c = ALPHABET[(hash % 62) as usize];
+            hash /= 62;
+            char::from(c)
+        })
+        .collect()
 }
 
 fn tools(req: &Request, out: &mut Map<String, Value>) {
