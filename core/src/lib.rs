@@ -5,6 +5,7 @@
 //! every decision is returned as a value for a runtime to carry out.
 
 pub mod anthropic;
+pub mod apis;
 pub mod backoff;
 pub mod block_table;
 pub mod body_memory;

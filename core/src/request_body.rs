@@ -67,6 +67,9 @@ pub enum RequestBodyError {
     /// `messages` is not an array.
     #[error("`messages` must be an array")]
     MessagesNotArray,
+    /// A field the API requires is missing (`input` for embeddings).
+    #[error("missing required parameter: `{0}`")]
+    MissingField(&'static str),
     /// A field the gateway reads has the wrong JSON type.
     #[error("`{field}` must be {expected}, not {found}")]
     WrongType {
@@ -89,7 +92,9 @@ impl RequestBodyError {
             RequestBodyError::MissingMessages | RequestBodyError::MessagesNotArray => {
                 Some("messages")
             }
-            RequestBodyError::WrongType { field, .. } => Some(field),
+            RequestBodyError::MissingField(field) | RequestBodyError::WrongType { field, .. } => {
+                Some(field)
+            }
         }
     }
 }
@@ -121,6 +126,17 @@ fn optional_bool(v: Option<&Value>, field: &'static str) -> Result<Option<bool>,
     }
 }
 
+/// What a body must hold besides a string `model`, per client API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyShape {
+    /// An array `messages` (Chat Completions, Anthropic Messages and count_tokens).
+    Messages,
+    /// `input` as a string or an array, when present (Responses).
+    OptionalInput,
+    /// `input` as a string or an array (Embeddings).
+    RequiredInput,
+}
+
 /// Top-level keys that may appear at most once.
 const SINGLE_KEYS: [&str; 4] = ["model", "messages", "stream", "stream_options"];
 
@@ -132,6 +148,12 @@ const SINGLE_KEYS: [&str; 4] = ["model", "messages", "stream", "stream_options"]
 /// to hand to [`rewrite_model`]. Errors are checked in the order of [`RequestBodyError`]'s
 /// variants.
 pub fn inspect(body: &[u8]) -> Result<ChatRequestInfo, RequestBodyError> {
+    inspect_shape(body, BodyShape::Messages)
+}
+
+/// [`inspect`] for any client API: the same checks and the same `model_span`, with the
+/// API's own required field (`shape`) instead of `messages`.
+pub fn inspect_shape(body: &[u8], shape: BodyShape) -> Result<ChatRequestInfo, RequestBodyError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| RequestBodyError::InvalidJson {
         message: e.to_string(),
         line: e.line(),
@@ -167,10 +189,20 @@ pub fn inspect(body: &[u8]) -> Result<ChatRequestInfo, RequestBodyError> {
         Some(Value::String(model)) => model.clone(),
         Some(_) => return Err(RequestBodyError::ModelNotString),
     };
-    match map.get("messages") {
-        None => return Err(RequestBodyError::MissingMessages),
-        Some(Value::Array(_)) => {}
-        Some(_) => return Err(RequestBodyError::MessagesNotArray),
+    match (shape, map.get("messages"), map.get("input")) {
+        (BodyShape::Messages, None, _) => return Err(RequestBodyError::MissingMessages),
+        (BodyShape::Messages, Some(Value::Array(_)), _) => {}
+        (BodyShape::Messages, Some(_), _) => return Err(RequestBodyError::MessagesNotArray),
+        (BodyShape::RequiredInput, _, None) => return Err(RequestBodyError::MissingField("input")),
+        (BodyShape::OptionalInput, _, None) => {}
+        (_, _, Some(Value::String(_) | Value::Array(_))) => {}
+        (_, _, Some(other)) => {
+            return Err(RequestBodyError::WrongType {
+                field: "input",
+                expected: "a string or an array",
+                found: kind_of(other),
+            })
+        }
     }
     let model_span = model_span.ok_or(RequestBodyError::MissingModel)?;
     let stream = optional_bool(map.get("stream"), "stream")?.unwrap_or(false);

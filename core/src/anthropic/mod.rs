@@ -1,5 +1,6 @@
 //! Translation between OpenAI Chat Completions (what clients speak) and Anthropic's Messages API
-//! (what an `anthropic` provider speaks), as pure functions over bytes.
+//! (what an `anthropic` provider speaks), as pure functions over bytes: the Chat ↔ Messages pair
+//! of [`crate::apis`], through its shared model, kept under the names the machine uses.
 //!
 //! - [`translate_request`]: an OpenAI chat request body → an Anthropic Messages request body.
 //! - [`translate_response`]: an Anthropic message → an OpenAI `chat.completion`.
@@ -19,9 +20,9 @@
 //!   traceable to Anthropic's logs, and shaped like OpenAI's ids. A response without an id gets
 //!   `chatcmpl-anthropic`.
 //! - **`created`** is always `0`: the core has no clock, and the runtime may overwrite it.
-//! - **`finish_reason`**: `end_turn`, `stop_sequence` and `pause_turn` → `stop`; `max_tokens` →
-//!   `length`; `tool_use` → `tool_calls`; `refusal` → `content_filter`; anything else (or none)
-//!   → `stop`.
+//! - **`finish_reason`**: `end_turn`, `stop_sequence` and `pause_turn` → `stop`; `max_tokens`
+//!   and `model_context_window_exceeded` → `length`; `tool_use` → `tool_calls`; `refusal` →
+//!   `content_filter`; anything else (or none) → `stop`.
 //! - **Usage**: `prompt_tokens` = `input_tokens` + `cache_read_input_tokens` +
 //!   `cache_creation_input_tokens` (Anthropic's `input_tokens` excludes cached tokens, OpenAI's
 //!   `prompt_tokens` includes them); `completion_tokens` = `output_tokens`; when cache reads are
@@ -31,13 +32,11 @@
 //! - Request-side decisions (temperature, tool arguments, dropped fields) are documented on
 //!   [`translate_request`] and [`DROPPED_FIELDS`].
 
-mod error;
 mod request;
 mod response;
 mod stream;
-mod tools;
 
-pub use error::{is_spend_limit, translate_error, SPEND_LIMIT_PHRASES};
+pub use crate::apis::messages::{is_spend_limit, translate_error, SPEND_LIMIT_PHRASES};
 pub use request::translate_request;
 pub use response::translate_response;
 pub use stream::{StreamTranslator, Translated};
@@ -46,34 +45,7 @@ pub use stream::{StreamTranslator, Translated};
 /// `max_tokens` nor `max_completion_tokens`.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-/// Why a body could not be translated. The `Display` text is written for the client.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TranslateError {
-    /// The body is not a JSON object.
-    #[error("the request body is not a valid JSON object")]
-    InvalidJson,
-    /// The body is JSON but not a well-formed chat request (the text says what is wrong).
-    #[error("{0}")]
-    InvalidRequest(String),
-    /// The request uses a feature the Anthropic Messages API has no equivalent for.
-    #[error("{0}")]
-    Unsupported(String),
-    /// The upstream's response body is not a well-formed Anthropic message.
-    #[error("the upstream response is not a valid Anthropic message: {0}")]
-    InvalidResponse(String),
-}
-
-impl TranslateError {
-    /// The OpenAI error `code` to report this error with in a 400 response.
-    pub fn code(&self) -> &'static str {
-        match self {
-            TranslateError::InvalidJson => "invalid_json",
-            TranslateError::InvalidRequest(_) => "invalid_request",
-            TranslateError::Unsupported(_) => "unsupported_parameter",
-            TranslateError::InvalidResponse(_) => "invalid_upstream_response",
-        }
-    }
-}
+pub use crate::apis::TranslateError;
 
 /// Every top-level OpenAI request field that is not carried over as such to Anthropic, with
 /// what happens to it. Fields not listed here and not translated (see [`translate_request`])
@@ -97,8 +69,9 @@ pub const DROPPED_FIELDS: &[(&str, &str)] = &[
     ("seed", "dropped (Anthropic has no deterministic sampling)"),
     (
         "response_format",
-        "dropped: Anthropic has no JSON mode; rejecting it would make every JSON-mode request \
-         impossible to fail over, and such prompts normally ask for JSON themselves",
+        "`json_schema` becomes `output_config.format`; `json_object` is dropped: Anthropic has \
+         no schema-less JSON mode, rejecting it would make every JSON-mode request impossible \
+         to fail over, and such prompts normally ask for JSON themselves",
     ),
     (
         "stream_options",
@@ -138,72 +111,3 @@ pub const DROPPED_FIELDS: &[(&str, &str)] = &[
     ("functions", "rejected (legacy; use tools)"),
     ("function_call", "rejected (legacy; use tool_choice)"),
 ];
-
-/// Anthropic `stop_reason` → OpenAI `finish_reason`.
-pub(crate) fn finish_reason(stop_reason: Option<&str>) -> &'static str {
-    match stop_reason {
-        Some("max_tokens") => "length",
-        Some("tool_use") => "tool_calls",
-        Some("refusal") => "content_filter",
-        _ => "stop",
-    }
-}
-
-/// Token counts taken from an Anthropic `usage` object.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Usage {
-    pub input: u64,
-    pub cache_read: u64,
-    pub cache_creation: u64,
-    pub output: u64,
-    /// Whether `cache_read_input_tokens` was reported and non-zero.
-    pub has_cache_read: bool,
-}
-
-impl Usage {
-    /// Updates from an Anthropic `usage` object: only the fields present are taken.
-    pub fn update(&mut self, usage: &serde_json::Value) {
-        let get = |k: &str| usage.get(k).and_then(serde_json::Value::as_u64);
-        if let Some(v) = get("input_tokens") {
-            self.input = v;
-        }
-        if let Some(v) = get("cache_read_input_tokens") {
-            self.cache_read = v;
-            self.has_cache_read = v > 0;
-        }
-        if let Some(v) = get("cache_creation_input_tokens") {
-            self.cache_creation = v;
-        }
-        if let Some(v) = get("output_tokens") {
-            self.output = v;
-        }
-    }
-
-    /// The OpenAI `usage` object.
-    pub fn to_openai(self) -> serde_json::Value {
-        let prompt = self
-            .input
-            .saturating_add(self.cache_read)
-            .saturating_add(self.cache_creation);
-        let mut usage = serde_json::json!({
-            "prompt_tokens": prompt,
-            "completion_tokens": self.output,
-            "total_tokens": prompt.saturating_add(self.output),
-        });
-        if let (true, Some(obj)) = (self.has_cache_read, usage.as_object_mut()) {
-            obj.insert(
-                "prompt_tokens_details".into(),
-                serde_json::json!({ "cached_tokens": self.cache_read }),
-            );
-        }
-        usage
-    }
-}
-
-/// The OpenAI id for an Anthropic message id.
-pub(crate) fn openai_id(anthropic_id: Option<&str>) -> String {
-    match anthropic_id {
-        Some(id) if !id.is_empty() => format!("chatcmpl-{id}"),
-        _ => "chatcmpl-anthropic".to_owned(),
-    }
-}

@@ -1,4 +1,5 @@
-//! Anthropic error bodies → OpenAI error bodies, and spend-limit detection.
+//! Anthropic error bodies: reading them, building them, turning them into OpenAI's shape,
+//! and spend-limit detection.
 
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -47,22 +48,27 @@ fn excerpt(body: &[u8]) -> String {
     }
 }
 
-/// Anthropic error body (any status) → OpenAI error body
-/// `{"error":{"message","type","code","param":null}}`.
-///
-/// Anthropic's error `type` (`rate_limit_error`, `overloaded_error`, ...) is kept as both `type`
-/// and `code`, so `error_codes` in a retry policy can use Anthropic's names. A body without a
-/// type gets the type Anthropic uses for `status` (`api_error` for unknown statuses, including
-/// `0` for in-stream errors). A non-JSON or unrecognised body is wrapped: its text (at most 512
-/// characters) becomes the message. Never fails.
-pub fn translate_error(status: u16, anthropic_body: &[u8]) -> Bytes {
-    let parsed: Option<Value> = serde_json::from_slice(anthropic_body).ok();
+/// What an error body says: its type and its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// The error type (`rate_limit_error`, `overloaded_error`, `server_error`, ...).
+    pub kind: String,
+    pub message: String,
+}
+
+/// Reads an error body of any shape (Anthropic's `{"type":"error","error":{...}}`, OpenAI's
+/// `{"error":{...}}`, `{"error":"text"}`, or not JSON at all). A body without a type gets the
+/// type Anthropic uses for `status` (`api_error` for unknown statuses, including `0` for
+/// in-stream errors); a body without a message is quoted (at most 512 characters). Never fails.
+pub fn read_error(status: u16, body: &[u8]) -> ErrorInfo {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let inner = parsed.as_ref().and_then(error_object);
     let kind = inner
         .and_then(|e| e.get("type"))
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| type_for_status(status));
+        .unwrap_or_else(|| type_for_status(status))
+        .to_owned();
     let message = inner
         .and_then(|e| e.get("message"))
         .and_then(Value::as_str)
@@ -75,7 +81,7 @@ pub fn translate_error(status: u16, anthropic_body: &[u8]) -> Bytes {
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| {
-            let text = excerpt(anthropic_body);
+            let text = excerpt(body);
             match (status, text.is_empty()) {
                 (0, true) => "the upstream stream reported an error".to_owned(),
                 (0, false) => format!("the upstream stream reported an error: {text}"),
@@ -83,10 +89,31 @@ pub fn translate_error(status: u16, anthropic_body: &[u8]) -> Bytes {
                 (s, false) => format!("the upstream returned HTTP {s}: {text}"),
             }
         });
+    ErrorInfo { kind, message }
+}
+
+/// Anthropic error body (any status) → OpenAI error body
+/// `{"error":{"message","type","code","param":null}}`.
+///
+/// Anthropic's error `type` (`rate_limit_error`, `overloaded_error`, ...) is kept as both `type`
+/// and `code`, so `error_codes` in a retry policy can use Anthropic's names. The type and
+/// message are read by [`read_error`]. Never fails.
+pub fn translate_error(status: u16, anthropic_body: &[u8]) -> Bytes {
+    let info = read_error(status, anthropic_body);
+    openai_error_json(&info.kind, &info.message)
+}
+
+/// `{"error":{"message","type":kind,"code":kind,"param":null}}`.
+pub(crate) fn openai_error_json(kind: &str, message: &str) -> Bytes {
     let out = json!({
         "error": { "message": message, "type": kind, "code": kind, "param": null },
     });
     Bytes::from(out.to_string())
+}
+
+/// The Anthropic error type for an HTTP status (what Anthropic itself uses).
+pub fn anthropic_type_for_status(status: u16) -> &'static str {
+    type_for_status(status)
 }
 
 /// True when an Anthropic error body says a spend, usage or credit limit is reached (not a
