@@ -9,20 +9,20 @@ use std::time::{Instant, SystemTime};
 
 use switchback_core::connection::{Connection, ConnectionSettings, UpstreamAction, UpstreamInput};
 
-use crate::runtime::{ConnectError, Io, Listener, Runtime, Timer};
+use crate::runtime::{connect, ConnectError, Io, Listener, Runtime, Timer, Upstream};
 use crate::worker::Worker;
 
 /// Steps one poll may take before yielding, so a busy connection cannot starve the others.
 const STEPS_PER_POLL: usize = 32;
 
 type Client<R> = <<R as Runtime>::Listener as Listener>::Client;
-type Connecting<R> = Pin<Box<dyn Future<Output = Result<<R as Runtime>::Upstream, ConnectError>>>>;
+type Connecting<R> = Pin<Box<dyn Future<Output = Result<Upstream<R>, ConnectError>>>>;
 
 /// The connection's upstream socket slot.
 enum Slot<R: Runtime> {
     Empty,
     Connecting(Connecting<R>),
-    Open(R::Upstream),
+    Open(Upstream<R>),
 }
 
 /// Serves one client connection; completes when the driver says the connection is over.
@@ -105,7 +105,7 @@ impl<R: Runtime> ConnTask<R> {
                         }
                         None => {
                             self.slot =
-                                Slot::Connecting(Box::pin(R::connect(&origin, &self.worker.tls)));
+                                Slot::Connecting(Box::pin(connect::<R>(&origin, &self.worker.tls)));
                         }
                     }
                 }

@@ -18,11 +18,13 @@ mod conn;
 mod runtime;
 mod signal;
 mod tls;
+mod tls_stream;
 mod worker;
 
-pub use runtime::{ConnectError, Io, Listener, Runtime, Timer};
+pub use runtime::{connect, ConnectError, Io, Listener, PlainOrTls, Runtime, Timer, Upstream};
 pub use switchback_core::gateway::ServeOptions as Options;
 pub use tls::{TlsSetup, CA_FILE_ENV};
+pub use tls_stream::TlsStream;
 
 use std::net::SocketAddr;
 use std::sync::mpsc;

@@ -3,12 +3,15 @@
 
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use switchback_core::upstream::Origin;
+use rustls_pki_types::ServerName;
+use switchback_core::upstream::{Origin, Scheme};
 
 use crate::tls::TlsSetup;
+use crate::tls_stream::TlsStream;
 
 /// A byte stream (a client connection, or an upstream connection, plain or TLS), polled.
 pub trait Io: Unpin + 'static {
@@ -55,8 +58,8 @@ pub struct ConnectError {
 pub trait Runtime: 'static {
     /// `smol`, `tokio`, ...: for logs.
     const NAME: &'static str;
-    /// The upstream connection type (plain or TLS).
-    type Upstream: Io;
+    /// A TCP connection to an upstream (TLS is layered on it by the pump).
+    type Tcp: Io;
     /// A listening socket.
     type Listener: Listener;
     /// One timer.
@@ -70,11 +73,99 @@ pub trait Runtime: 'static {
     fn spawn_local<F: Future<Output = ()> + 'static>(fut: F);
     /// Registers a bound, non-blocking std listener with the runtime.
     fn listener(listener: std::net::TcpListener) -> io::Result<Self::Listener>;
-    /// Connects to `origin` (TCP with `TCP_NODELAY`, then TLS for `https` with SNI = host).
-    fn connect(
-        origin: &Origin,
-        tls: &TlsSetup,
-    ) -> impl Future<Output = Result<Self::Upstream, ConnectError>> + 'static;
+    /// A TCP connection (with `TCP_NODELAY`) to the first address of `host:port` that
+    /// accepts (the name resolved as the runtime resolves names).
+    fn connect_tcp(
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Self::Tcp>> + 'static;
+
     /// A timer that has not been set.
     fn timer() -> Self::Timer;
+}
+
+impl<T: Io + ?Sized> Io for Box<T> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        (**self).poll_read(cx, buf)
+    }
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        (**self).poll_write(cx, buf)
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        (**self).poll_flush(cx)
+    }
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        (**self).poll_shutdown(cx)
+    }
+}
+
+/// An upstream connection that is either plain TCP or TLS over TCP: what a runtime's
+/// [`Runtime::Upstream`] usually is.
+#[derive(Debug)]
+pub enum PlainOrTls<P, T> {
+    Plain(P),
+    Tls(T),
+}
+
+impl<P: Io, T: Io> Io for PlainOrTls<P, T> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self {
+            PlainOrTls::Plain(s) => s.poll_read(cx, buf),
+            PlainOrTls::Tls(s) => s.poll_read(cx, buf),
+        }
+    }
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self {
+            PlainOrTls::Plain(s) => s.poll_write(cx, buf),
+            PlainOrTls::Tls(s) => s.poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            PlainOrTls::Plain(s) => s.poll_flush(cx),
+            PlainOrTls::Tls(s) => s.poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            PlainOrTls::Plain(s) => s.poll_shutdown(cx),
+            PlainOrTls::Tls(s) => s.poll_shutdown(cx),
+        }
+    }
+}
+
+/// A runtime's upstream connection: plain TCP, or TLS over it.
+pub type Upstream<R> = PlainOrTls<<R as Runtime>::Tcp, Box<TlsStream<<R as Runtime>::Tcp>>>;
+
+/// Connects to `origin`: TCP, then TLS for `https` with SNI = host. The error detail is what
+/// the system or TLS said, never the URL (the driver reports the provider entry).
+pub fn connect<R: Runtime>(
+    origin: &Origin,
+    tls: &TlsSetup,
+) -> impl Future<Output = Result<Upstream<R>, ConnectError>> + 'static {
+    let (origin, config) = (origin.clone(), Arc::clone(&tls.config));
+    async move {
+        let failed = |tls: bool| {
+            move |e: io::Error| ConnectError {
+                tls,
+                detail: e.to_string(),
+            }
+        };
+        let tcp = R::connect_tcp(origin.host.clone(), origin.port)
+            .await
+            .map_err(failed(false))?;
+        match origin.scheme {
+            Scheme::Http => Ok(PlainOrTls::Plain(tcp)),
+            Scheme::Https => {
+                let name = ServerName::try_from(origin.host.clone()).map_err(|e| ConnectError {
+                    tls: true,
+                    detail: e.to_string(),
+                })?;
+                let tls = TlsStream::connect(tcp, name, config)
+                    .await
+                    .map_err(failed(true))?;
+                Ok(PlainOrTls::Tls(Box::new(tls)))
+            }
+        }
+    }
 }

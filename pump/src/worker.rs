@@ -14,7 +14,7 @@ use switchback_core::server::ServerLimits;
 use switchback_core::upstream::IdlePool;
 
 use crate::conn::ConnTask;
-use crate::runtime::{Listener, Runtime, Timer};
+use crate::runtime::{Listener, Runtime, Timer, Upstream};
 use crate::signal::{Drain, Stop};
 use crate::tls::TlsSetup;
 
@@ -31,7 +31,7 @@ pub(crate) struct Worker<R: Runtime> {
     pub(crate) gateway: Arc<Gateway>,
     pub(crate) tls: TlsSetup,
     pub(crate) limits: ServerLimits,
-    pub(crate) pool: RefCell<IdlePool<R::Upstream>>,
+    pub(crate) pool: RefCell<IdlePool<Upstream<R>>>,
     pub(crate) scratch: RefCell<Box<[u8]>>,
     pub(crate) drain: Drain,
     open: Cell<usize>,

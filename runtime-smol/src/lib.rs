@@ -12,14 +12,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use futures_rustls::client::TlsStream;
-use futures_rustls::TlsConnector;
-use rustls_pki_types::ServerName;
 use smol::io::{AsyncRead, AsyncWrite};
 use smol::{Async, LocalExecutor};
 use switchback_core::config::Config;
-use switchback_core::upstream::{Origin, Scheme};
-use switchback_pump::{ConnectError, Io, Listener, Runtime, Timer, TlsSetup};
+use switchback_pump::{Io, Listener, Runtime, Timer};
 
 pub use switchback_pump::{Options, Running, StartError};
 
@@ -38,7 +34,7 @@ thread_local! {
 
 impl Runtime for Smol {
     const NAME: &'static str = "smol";
-    type Upstream = Upstream;
+    type Tcp = Stream<Async<TcpStream>>;
     type Listener = SmolListener;
     type Timer = SmolTimer;
 
@@ -62,58 +58,31 @@ impl Runtime for Smol {
         Async::new(listener).map(SmolListener)
     }
 
-    fn connect(
-        origin: &Origin,
-        tls: &TlsSetup,
-    ) -> impl Future<Output = Result<Upstream, ConnectError>> + 'static {
-        let (origin, config) = (origin.clone(), tls.config.clone());
+    fn connect_tcp(
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Self::Tcp>> + 'static {
         async move {
-            let failed = |tls: bool| {
-                move |e: io::Error| ConnectError {
-                    tls,
-                    detail: e.to_string(),
-                }
-            };
-            let tcp = connect_tcp(&origin).await.map_err(failed(false))?;
-            match origin.scheme {
-                Scheme::Http => Ok(Upstream::Plain(Stream(tcp))),
-                Scheme::Https => {
-                    let name =
-                        ServerName::try_from(origin.host.clone()).map_err(|e| ConnectError {
-                            tls: true,
-                            detail: e.to_string(),
-                        })?;
-                    let tls = TlsConnector::from(config)
-                        .connect(name, tcp)
-                        .await
-                        .map_err(failed(true))?;
-                    Ok(Upstream::Tls(Box::new(Stream(tls))))
+            let mut last = io::Error::new(
+                io::ErrorKind::NotFound,
+                "the host name resolved to no address",
+            );
+            for addr in smol::net::resolve((host.as_str(), port)).await? {
+                match Async::<TcpStream>::connect(addr).await {
+                    Ok(tcp) => {
+                        tcp.get_ref().set_nodelay(true)?;
+                        return Ok(Stream(tcp));
+                    }
+                    Err(e) => last = e,
                 }
             }
+            Err(last)
         }
     }
 
     fn timer() -> SmolTimer {
         SmolTimer(smol::Timer::never())
     }
-}
-
-/// TCP to the first address of `origin` that accepts, with `TCP_NODELAY`.
-async fn connect_tcp(origin: &Origin) -> io::Result<Async<TcpStream>> {
-    let mut last = io::Error::new(
-        io::ErrorKind::NotFound,
-        "the host name resolved to no address",
-    );
-    for addr in smol::net::resolve((origin.host.as_str(), origin.port)).await? {
-        match Async::<TcpStream>::connect(addr).await {
-            Ok(tcp) => {
-                tcp.get_ref().set_nodelay(true)?;
-                return Ok(tcp);
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
 }
 
 /// A listening socket registered with async-io.
@@ -170,39 +139,5 @@ impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Io for Stream<T> {
     }
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_close(cx)
-    }
-}
-
-/// An upstream connection: plain TCP or TLS over TCP.
-#[derive(Debug)]
-pub enum Upstream {
-    Plain(Stream<Async<TcpStream>>),
-    Tls(Box<Stream<TlsStream<Async<TcpStream>>>>),
-}
-
-impl Io for Upstream {
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        match self {
-            Upstream::Plain(s) => s.poll_read(cx, buf),
-            Upstream::Tls(s) => s.poll_read(cx, buf),
-        }
-    }
-    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self {
-            Upstream::Plain(s) => s.poll_write(cx, buf),
-            Upstream::Tls(s) => s.poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self {
-            Upstream::Plain(s) => s.poll_flush(cx),
-            Upstream::Tls(s) => s.poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self {
-            Upstream::Plain(s) => s.poll_shutdown(cx),
-            Upstream::Tls(s) => s.poll_shutdown(cx),
-        }
     }
 }

@@ -10,15 +10,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use rustls_pki_types::ServerName;
 use switchback_core::config::Config;
-use switchback_core::upstream::{Origin, Scheme};
-use switchback_pump::{ConnectError, Io, Listener, Runtime, Timer, TlsSetup};
+use switchback_pump::{Io, Listener, Runtime, Timer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
-use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
 
 pub use switchback_pump::{Options, Running, StartError};
 
@@ -33,7 +29,7 @@ pub struct Tokio;
 
 impl Runtime for Tokio {
     const NAME: &'static str = "tokio";
-    type Upstream = Upstream;
+    type Tcp = Stream<TcpStream>;
     type Listener = TokioListener;
     type Timer = TokioTimer;
 
@@ -52,37 +48,14 @@ impl Runtime for Tokio {
         TcpListener::from_std(listener).map(TokioListener)
     }
 
-    fn connect(
-        origin: &Origin,
-        tls: &TlsSetup,
-    ) -> impl Future<Output = Result<Upstream, ConnectError>> + 'static {
-        let (origin, config) = (origin.clone(), tls.config.clone());
+    fn connect_tcp(
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Self::Tcp>> + 'static {
         async move {
-            let failed = |tls: bool| {
-                move |e: io::Error| ConnectError {
-                    tls,
-                    detail: e.to_string(),
-                }
-            };
-            let tcp = TcpStream::connect((origin.host.as_str(), origin.port))
-                .await
-                .map_err(failed(false))?;
-            tcp.set_nodelay(true).map_err(failed(false))?;
-            match origin.scheme {
-                Scheme::Http => Ok(Upstream::Plain(Stream(tcp))),
-                Scheme::Https => {
-                    let name =
-                        ServerName::try_from(origin.host.clone()).map_err(|e| ConnectError {
-                            tls: true,
-                            detail: e.to_string(),
-                        })?;
-                    let tls = TlsConnector::from(config)
-                        .connect(name, tcp)
-                        .await
-                        .map_err(failed(true))?;
-                    Ok(Upstream::Tls(Box::new(Stream(tls))))
-                }
-            }
+            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            tcp.set_nodelay(true)?;
+            Ok(Stream(tcp))
         }
     }
 
@@ -145,39 +118,5 @@ impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Io for Stream<T> {
     }
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-/// An upstream connection: plain TCP or TLS over TCP.
-#[derive(Debug)]
-pub enum Upstream {
-    Plain(Stream<TcpStream>),
-    Tls(Box<Stream<TlsStream<TcpStream>>>),
-}
-
-impl Io for Upstream {
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        match self {
-            Upstream::Plain(s) => s.poll_read(cx, buf),
-            Upstream::Tls(s) => s.poll_read(cx, buf),
-        }
-    }
-    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self {
-            Upstream::Plain(s) => s.poll_write(cx, buf),
-            Upstream::Tls(s) => s.poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self {
-            Upstream::Plain(s) => s.poll_flush(cx),
-            Upstream::Tls(s) => s.poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self {
-            Upstream::Plain(s) => s.poll_shutdown(cx),
-            Upstream::Tls(s) => s.poll_shutdown(cx),
-        }
     }
 }
