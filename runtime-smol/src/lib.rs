@@ -58,26 +58,21 @@ impl Runtime for Smol {
         Async::new(listener).map(SmolListener)
     }
 
-    fn connect_tcp(
-        host: String,
-        port: u16,
-    ) -> impl Future<Output = io::Result<Self::Tcp>> + 'static {
-        async move {
-            let mut last = io::Error::new(
-                io::ErrorKind::NotFound,
-                "the host name resolved to no address",
-            );
-            for addr in smol::net::resolve((host.as_str(), port)).await? {
-                match Async::<TcpStream>::connect(addr).await {
-                    Ok(tcp) => {
-                        tcp.get_ref().set_nodelay(true)?;
-                        return Ok(Stream(tcp));
-                    }
-                    Err(e) => last = e,
+    async fn connect_tcp(host: String, port: u16) -> io::Result<Self::Tcp> {
+        let mut last = io::Error::new(
+            io::ErrorKind::NotFound,
+            "the host name resolved to no address",
+        );
+        for addr in smol::net::resolve((host.as_str(), port)).await? {
+            match Async::<TcpStream>::connect(addr).await {
+                Ok(tcp) => {
+                    tcp.get_ref().set_nodelay(true)?;
+                    return Ok(Stream(tcp));
                 }
+                Err(e) => last = e,
             }
-            Err(last)
         }
+        Err(last)
     }
 
     fn timer() -> SmolTimer {

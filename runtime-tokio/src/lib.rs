@@ -48,15 +48,10 @@ impl Runtime for Tokio {
         TcpListener::from_std(listener).map(TokioListener)
     }
 
-    fn connect_tcp(
-        host: String,
-        port: u16,
-    ) -> impl Future<Output = io::Result<Self::Tcp>> + 'static {
-        async move {
-            let tcp = TcpStream::connect((host.as_str(), port)).await?;
-            tcp.set_nodelay(true)?;
-            Ok(Stream(tcp))
-        }
+    async fn connect_tcp(host: String, port: u16) -> io::Result<Self::Tcp> {
+        let tcp = TcpStream::connect((host.as_str(), port)).await?;
+        tcp.set_nodelay(true)?;
+        Ok(Stream(tcp))
     }
 
     fn timer() -> TokioTimer {
