@@ -17,11 +17,19 @@
 //!   absent for all three (OpenAI's schema marks them nullable). A request the gateway
 //!   would otherwise misread (`"stream": "true"` forwarded as non-streaming) never leaves
 //!   it. Fields the gateway does not read are left for the upstream to judge.
+//! - The whole body must be JSON syntax, nested at most 128 levels deep (serde_json's own
+//!   limit); values the gateway does not read are checked, not decoded, so a string there
+//!   with a lone surrogate escape (`"\ud800"`) is forwarded as the client wrote it, as
+//!   Python's and JavaScript's parsers accept it.
 
 use std::ops::Range;
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
-use serde_json::Value;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// What the gateway needs to know about a chat request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,29 +107,33 @@ impl RequestBodyError {
     }
 }
 
-/// What a JSON value is, for messages.
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// What a JSON value is, for messages, from its raw text.
+fn kind_of(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'n') => "null",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'"') => "a string",
+        Some(b'[') => "an array",
+        Some(b'{') => "an object",
+        _ => "a number",
     }
 }
 
 const BOOLEAN: &str = "a boolean (true or false)";
 
 /// `v` as an optional boolean: absent or `null` is `None`.
-fn optional_bool(v: Option<&Value>, field: &'static str) -> Result<Option<bool>, RequestBodyError> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(RequestBodyError::WrongType {
+fn optional_bool(
+    v: Option<&RawValue>,
+    field: &'static str,
+) -> Result<Option<bool>, RequestBodyError> {
+    match v.map(RawValue::get) {
+        None | Some("null") => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(RequestBodyError::WrongType {
             field,
             expected: BOOLEAN,
-            found: kind_of(other),
+            found: v.map_or("null", kind_of),
         }),
     }
 }
@@ -137,9 +149,6 @@ pub enum BodyShape {
     RequiredInput,
 }
 
-/// Top-level keys that may appear at most once.
-const SINGLE_KEYS: [&str; 4] = ["model", "messages", "stream", "stream_options"];
-
 /// Validates a chat request body and reads what routing needs from it.
 ///
 /// Call it once per client request, before any upstream call, on the complete body (already
@@ -153,49 +162,35 @@ pub fn inspect(body: &[u8]) -> Result<ChatRequestInfo, RequestBodyError> {
 
 /// [`inspect`] for any client API: the same checks and the same `model_span`, with the
 /// API's own required field (`shape`) instead of `messages`.
+///
+/// One pass over the body: the whole document is validated, and only the top-level values
+/// the gateway reads are looked at (borrowed, as raw JSON text); nothing else is decoded.
 pub fn inspect_shape(body: &[u8], shape: BodyShape) -> Result<ChatRequestInfo, RequestBodyError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| RequestBodyError::InvalidJson {
-        message: e.to_string(),
-        line: e.line(),
-        column: e.column(),
-    })?;
-    let Value::Object(map) = value else {
-        return Err(RequestBodyError::NotAnObject);
+    let top = match serde_json::from_slice::<Top<'_>>(body) {
+        Ok(_) if nesting_depth_exceeds(body, MAX_NESTING) => return Err(full_parse_error(body)),
+        Ok(top) => top,
+        Err(e) if e.is_data() => return Err(RequestBodyError::NotAnObject),
+        Err(e) => return Err(invalid_json(&e)),
     };
-    let members = top_level_members(body).ok_or_else(|| RequestBodyError::InvalidJson {
-        message: "unexpected structure".to_owned(),
-        line: 0,
-        column: 0,
-    })?;
-    let mut model_span = None;
-    let mut counts = [0usize; SINGLE_KEYS.len()];
-    for member in &members {
-        let Some(index) = SINGLE_KEYS
-            .iter()
-            .position(|k| key_equals(body.get(member.key.clone()).unwrap_or(&[]), k))
-        else {
-            continue;
-        };
-        counts[index] += 1;
-        if counts[index] > 1 {
-            return Err(RequestBodyError::DuplicateKey(SINGLE_KEYS[index]));
-        }
-        if index == 0 {
-            model_span = Some(member.value.clone());
-        }
+    if let Some(key) = top.duplicate {
+        return Err(RequestBodyError::DuplicateKey(key));
     }
-    let model = match map.get("model") {
-        None => return Err(RequestBodyError::MissingModel),
-        Some(Value::String(model)) => model.clone(),
-        Some(_) => return Err(RequestBodyError::ModelNotString),
-    };
-    match (shape, map.get("messages"), map.get("input")) {
+    let model_raw = top.model.ok_or(RequestBodyError::MissingModel)?;
+    if !model_raw.get().starts_with('"') {
+        return Err(RequestBodyError::ModelNotString);
+    }
+    // A string that does not decode (a lone surrogate escape) is reported where it is.
+    let model: String =
+        serde_json::from_str(model_raw.get()).map_err(|_| full_parse_error(body))?;
+    let model_span = span_of(body, model_raw);
+    let first = |v: Option<&RawValue>| v.and_then(|v| v.get().as_bytes().first().copied());
+    match (shape, first(top.messages), top.input) {
         (BodyShape::Messages, None, _) => return Err(RequestBodyError::MissingMessages),
-        (BodyShape::Messages, Some(Value::Array(_)), _) => {}
+        (BodyShape::Messages, Some(b'['), _) => {}
         (BodyShape::Messages, Some(_), _) => return Err(RequestBodyError::MessagesNotArray),
         (BodyShape::RequiredInput, _, None) => return Err(RequestBodyError::MissingField("input")),
         (BodyShape::OptionalInput, _, None) => {}
-        (_, _, Some(Value::String(_) | Value::Array(_))) => {}
+        (_, _, Some(input)) if matches!(first(Some(input)), Some(b'"' | b'[')) => {}
         (_, _, Some(other)) => {
             return Err(RequestBodyError::WrongType {
                 field: "input",
@@ -204,13 +199,18 @@ pub fn inspect_shape(body: &[u8], shape: BodyShape) -> Result<ChatRequestInfo, R
             })
         }
     }
-    let model_span = model_span.ok_or(RequestBodyError::MissingModel)?;
-    let stream = optional_bool(map.get("stream"), "stream")?.unwrap_or(false);
-    let include_usage = match map.get("stream_options") {
-        None | Some(Value::Null) => false,
-        Some(Value::Object(options)) => {
-            optional_bool(options.get("include_usage"), "stream_options.include_usage")?
-                .unwrap_or(false)
+    let stream = optional_bool(top.stream, "stream")?.unwrap_or(false);
+    let include_usage = match top.stream_options {
+        None => false,
+        Some(raw) if raw.get() == "null" => false,
+        Some(raw) if raw.get().starts_with('{') => {
+            let options: StreamOptions<'_> =
+                serde_json::from_str(raw.get()).map_err(|_| RequestBodyError::WrongType {
+                    field: "stream_options",
+                    expected: "an object",
+                    found: kind_of(raw),
+                })?;
+            optional_bool(options.include_usage, "stream_options.include_usage")?.unwrap_or(false)
         }
         Some(other) => {
             return Err(RequestBodyError::WrongType {
@@ -226,6 +226,127 @@ pub fn inspect_shape(body: &[u8], shape: BodyShape) -> Result<ChatRequestInfo, R
         include_usage,
         model_span,
     })
+}
+
+/// The deepest nesting of arrays and objects accepted, as serde_json's own recursion limit.
+const MAX_NESTING: usize = 128;
+
+fn invalid_json(e: &serde_json::Error) -> RequestBodyError {
+    RequestBodyError::InvalidJson {
+        message: e.to_string(),
+        line: e.line(),
+        column: e.column(),
+    }
+}
+
+/// The error a full decoding of `body` reports (its message names the position), for the
+/// rare bodies the one-pass inspection finds wrong only where it does not decode.
+fn full_parse_error(body: &[u8]) -> RequestBodyError {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Err(e) => invalid_json(&e),
+        Ok(_) => RequestBodyError::InvalidJson {
+            message: "the body does not decode as JSON".to_owned(),
+            line: 0,
+            column: 0,
+        },
+    }
+}
+
+/// Whether arrays and objects nest deeper than `limit` anywhere in `body` (strings skipped).
+/// Values the gateway does not read are skipped without decoding, which has no depth limit
+/// of its own; a body no upstream parser would accept must not be forwarded.
+fn nesting_depth_exceeds(body: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Where `raw`, a value borrowed from `body`, lies in it.
+fn span_of(body: &[u8], raw: &RawValue) -> Range<usize> {
+    let start = (raw.get().as_ptr() as usize).saturating_sub(body.as_ptr() as usize);
+    let start = start.min(body.len());
+    start..(start + raw.get().len()).min(body.len())
+}
+
+/// The top-level members the gateway reads, as raw JSON text borrowed from the body, and the
+/// first of them that appeared twice.
+#[derive(Default)]
+struct Top<'a> {
+    model: Option<&'a RawValue>,
+    messages: Option<&'a RawValue>,
+    input: Option<&'a RawValue>,
+    stream: Option<&'a RawValue>,
+    stream_options: Option<&'a RawValue>,
+    duplicate: Option<&'static str>,
+}
+
+impl<'de> Deserialize<'de> for Top<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Top<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
+                let mut top = Top::default();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    // Keys are compared decoded: `"mod\u0065l"` is `model`.
+                    let (slot, name) = match key.as_ref() {
+                        "model" => (&mut top.model, "model"),
+                        "messages" => (&mut top.messages, "messages"),
+                        "stream" => (&mut top.stream, "stream"),
+                        "stream_options" => (&mut top.stream_options, "stream_options"),
+                        "input" => {
+                            top.input = Some(map.next_value()?);
+                            continue;
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    let value: &'de RawValue = map.next_value()?;
+                    if slot.is_some() {
+                        // Keep reading: a syntax error later in the body comes first.
+                        top.duplicate.get_or_insert(name);
+                    } else {
+                        *slot = Some(value);
+                    }
+                }
+                Ok(top)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// `stream_options`, as far as the gateway reads it.
+#[derive(Deserialize)]
+struct StreamOptions<'a> {
+    #[serde(default, borrow)]
+    include_usage: Option<&'a RawValue>,
 }
 
 /// Returns `body` with the bytes in `span` replaced by `model_id` as a JSON string.
@@ -265,118 +386,6 @@ fn push_json_string(out: &mut Vec<u8>, s: &str) {
         }
     }
     out.push(b'"');
-}
-
-/// One top-level member: the key token (quotes included) and the value token.
-#[derive(Debug)]
-struct Member {
-    key: Range<usize>,
-    value: Range<usize>,
-}
-
-/// Whether a key token (with quotes) decodes to `want`.
-fn key_equals(token: &[u8], want: &str) -> bool {
-    let inner = token.get(1..token.len().saturating_sub(1)).unwrap_or(&[]);
-    if !inner.contains(&b'\\') {
-        return inner == want.as_bytes();
-    }
-    serde_json::from_slice::<String>(token).is_ok_and(|k| k == want)
-}
-
-/// Lists the members of the top-level object of `body`, which serde_json has already accepted
-/// as a JSON object. `None` if the bytes do not have that shape (never expected).
-fn top_level_members(body: &[u8]) -> Option<Vec<Member>> {
-    let mut members = Vec::new();
-    let mut pos = skip_ws(body, 0);
-    if body.get(pos) != Some(&b'{') {
-        return None;
-    }
-    pos = skip_ws(body, pos + 1);
-    if body.get(pos) == Some(&b'}') {
-        return Some(members);
-    }
-    loop {
-        if body.get(pos) != Some(&b'"') {
-            return None;
-        }
-        let key_end = skip_string(body, pos)?;
-        let key = pos..key_end;
-        pos = skip_ws(body, key_end);
-        if body.get(pos) != Some(&b':') {
-            return None;
-        }
-        let value_start = skip_ws(body, pos + 1);
-        let value_end = skip_value(body, value_start)?;
-        members.push(Member {
-            key,
-            value: value_start..value_end,
-        });
-        pos = skip_ws(body, value_end);
-        match body.get(pos) {
-            Some(b',') => pos = skip_ws(body, pos + 1),
-            Some(b'}') => return Some(members),
-            _ => return None,
-        }
-    }
-}
-
-fn skip_ws(body: &[u8], mut pos: usize) -> usize {
-    while matches!(body.get(pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        pos += 1;
-    }
-    pos
-}
-
-/// `pos` is at an opening quote; returns the index just past the closing quote.
-fn skip_string(body: &[u8], pos: usize) -> Option<usize> {
-    let mut i = pos + 1;
-    loop {
-        match body.get(i)? {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
-        }
-    }
-}
-
-/// `pos` is at the first byte of a value; returns the index just past it.
-fn skip_value(body: &[u8], pos: usize) -> Option<usize> {
-    match body.get(pos)? {
-        b'"' => skip_string(body, pos),
-        b'{' | b'[' => {
-            // Brackets balance in valid JSON, so a depth count suffices; strings are skipped
-            // whole so brackets inside them do not count.
-            let mut depth = 0usize;
-            let mut i = pos;
-            loop {
-                match body.get(i)? {
-                    b'"' => {
-                        i = skip_string(body, i)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth = depth.checked_sub(1)?;
-                        if depth == 0 {
-                            return Some(i + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
-        }
-        _ => {
-            let mut i = pos;
-            while let Some(b) = body.get(i) {
-                if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
-                    break;
-                }
-                i += 1;
-            }
-            (i > pos).then_some(i)
-        }
-    }
 }
 
 #[cfg(test)]

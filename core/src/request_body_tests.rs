@@ -1,5 +1,6 @@
 use super::*;
 use proptest::prelude::*;
+use serde_json::Value;
 use serde_json::{json, Map};
 
 fn span_text<'a>(body: &'a str, info: &ChatRequestInfo) -> &'a str {

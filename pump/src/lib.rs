@@ -130,7 +130,7 @@ pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, St
         body_idle_timeout: options.body_idle_timeout,
         ..ServerLimits::default()
     };
-    let stop = Arc::new(Stop::default());
+    let stop = Arc::new(Stop::new(threads));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
     let mut handles = Vec::with_capacity(threads);
     for i in 0..threads {
@@ -150,7 +150,9 @@ pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, St
         );
         let spawned = std::thread::Builder::new()
             .name(format!("switchback-{}-{i}", R::NAME))
-            .spawn(move || serve_thread::<R>(gateway, tls, limits, listeners, thread_stop, ready));
+            .spawn(move || {
+                serve_thread::<R>(gateway, tls, limits, listeners, thread_stop, ready, i)
+            });
         match spawned {
             Ok(h) => handles.push(h),
             Err(source) => {
@@ -200,6 +202,7 @@ fn serve_thread<R: Runtime>(
     listeners: Vec<(std::net::TcpListener, Duration)>,
     stop: Arc<Stop>,
     ready: mpsc::Sender<Result<(), StartError>>,
+    index: usize,
 ) {
     let ready_on_error = ready.clone();
     let served = R::block_on(async move {
@@ -217,7 +220,13 @@ fn serve_thread<R: Runtime>(
         }
         let _ = ready.send(Ok(()));
         drop(ready);
-        worker::run(Worker::<R>::new(gateway, tls, limits), registered, stop).await;
+        worker::run(
+            Worker::<R>::new(gateway, tls, limits),
+            registered,
+            stop,
+            index,
+        )
+        .await;
     });
     if let Err(source) = served {
         let _ = ready_on_error.send(Err(StartError::Runtime {

@@ -2,42 +2,68 @@
 //! stopping.
 
 use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 /// The gateway-wide stop: set once (with the drain deadline) by [`Running`](crate::Running),
-/// awaited by each worker thread.
-#[derive(Debug, Default)]
+/// awaited by each worker thread, which keeps one waker slot here (so the slots never grow,
+/// however often a worker is polled with a new waker).
+#[derive(Debug)]
 pub(crate) struct Stop {
-    state: Mutex<(Option<Instant>, Vec<Waker>)>,
+    /// Set with the deadline: lets a poll that already registered its waker skip the lock.
+    stopped: AtomicBool,
+    state: Mutex<(Option<Instant>, Vec<Option<Waker>>)>,
 }
 
 impl Stop {
+    /// A stop signal for `workers` worker threads.
+    pub(crate) fn new(workers: usize) -> Stop {
+        Stop {
+            stopped: AtomicBool::new(false),
+            state: Mutex::new((None, vec![None; workers])),
+        }
+    }
+
     /// Starts the drain: in-flight requests have until `deadline`.
     pub(crate) fn trigger(&self, deadline: Instant) {
-        let wakers = {
+        let wakers: Vec<Waker> = {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             if state.0.is_some() {
                 return;
             }
             state.0 = Some(deadline);
-            std::mem::take(&mut state.1)
+            self.stopped.store(true, Ordering::Release);
+            state.1.iter_mut().filter_map(Option::take).collect()
         };
         for w in wakers {
             w.wake();
         }
     }
 
-    /// Ready with the drain deadline once [`trigger`](Self::trigger) was called.
-    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<Instant> {
+    /// Ready with the drain deadline once [`trigger`](Self::trigger) was called. Worker
+    /// `worker`'s main future is polled on every wake-up of its executor, so it passes the
+    /// waker it registered last in `registered`: a repeat poll costs one atomic load.
+    pub(crate) fn poll(
+        &self,
+        cx: &mut Context<'_>,
+        worker: usize,
+        registered: &mut Option<Waker>,
+    ) -> Poll<Instant> {
+        if !self.stopped.load(Ordering::Acquire)
+            && registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
+        }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match state.0 {
             Some(deadline) => Poll::Ready(deadline),
             None => {
-                if !state.1.iter().any(|w| w.will_wake(cx.waker())) {
-                    state.1.push(cx.waker().clone());
+                if let Some(slot) = state.1.get_mut(worker) {
+                    *slot = Some(cx.waker().clone());
                 }
+                *registered = Some(cx.waker().clone());
                 Poll::Pending
             }
         }

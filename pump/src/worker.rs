@@ -73,11 +73,13 @@ pub(crate) async fn run<R: Runtime>(
     worker: Rc<Worker<R>>,
     listeners: Vec<(R::Listener, Duration)>,
     stop: Arc<Stop>,
+    index: usize,
 ) {
     for (listener, timeout) in listeners {
         R::spawn_local(accept_loop(Rc::clone(&worker), listener, timeout));
     }
-    let deadline = poll_fn(|cx| stop.poll(cx)).await;
+    let mut registered = None;
+    let deadline = poll_fn(|cx| stop.poll(cx, index, &mut registered)).await;
     worker.drain.start(deadline);
     let mut timer = R::timer();
     timer.set(deadline + FINAL_FLUSH);

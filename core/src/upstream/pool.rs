@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 
 use super::Origin;
 
-/// Idle connections kept per origin; beyond it the oldest is evicted.
-pub const MAX_IDLE_PER_ORIGIN: usize = 32;
+/// Idle connections kept per origin (per worker thread); beyond it the oldest is evicted.
+/// HTTP/1.1 carries one request per connection at a time, so this should cover the
+/// concurrency a worker sees to one upstream: when more connections come back idle at once
+/// than are kept, the next burst pays new TCP (and TLS) handshakes.
+pub const MAX_IDLE_PER_ORIGIN: usize = 256;
 /// An idle connection older than this is closed instead of reused.
 pub const MAX_IDLE_TIME: Duration = Duration::from_secs(60);
 
