@@ -1,37 +1,33 @@
 //! Log lines on stderr through `tracing-subscriber`.
 //!
-//! Lines are formatted on the thread that logs and written by a background thread
-//! through a buffer that is flushed whenever no line is waiting: a request never waits
-//! for a `write` to stderr, and a burst of lines costs one syscall, not one per line.
+//! Lines are formatted on the thread that logs and written by a background thread, many
+//! lines per `write` ([`crate::log_writer`]): a request never waits for a `write` to
+//! stderr.
 //!
 //! Records of crates that log through the `log` crate are bridged into the same
 //! subscriber, except those of [`SILENCED_CRATES`], which are dropped whatever
 //! `RUST_LOG` says: they dump wire bytes that carry credentials.
 
-use std::io::{BufWriter, IsTerminal};
+use std::io::IsTerminal;
 
 use tracing::level_filters::LevelFilter;
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_log::AsLog;
 use tracing_subscriber::filter::Directive;
 use tracing_subscriber::EnvFilter;
 
+use crate::log_writer::{stderr_batched, FlushGuard};
 use crate::LogFormat;
 
-/// Lines that may wait for the writer thread before logging blocks. The queue's slots are
-/// allocated up front, so this bounds the logger's memory too.
-const LOG_QUEUE_LINES: usize = 8 * 1024;
-
-/// Crates whose log records never reach the log. `ureq_proto` (the upstream HTTP/1.1
-/// codec) writes a hex dump of every request head it encodes at trace level, and a
-/// request head holds the provider key (`Authorization`, `x-api-key`, `api-key`) and the
-/// entry's `headers:` values.
+/// Crates whose log records never reach the log. `ureq_proto` (an HTTP/1.1 codec, no longer
+/// a dependency; kept here should it come back through another crate) writes a hex dump of
+/// every request head it encodes at trace level, and a request head holds the provider key
+/// (`Authorization`, `x-api-key`, `api-key`) and the entry's `headers:` values.
 pub const SILENCED_CRATES: &[&str] = &["ureq_proto"];
 
 /// Installs the global subscriber: level from `RUST_LOG` (default `info`), with
 /// [`SILENCED_CRATES`] switched off. Keep the returned guard alive until exit: dropping
 /// it flushes what is still buffered.
-pub fn init(format: LogFormat) -> WorkerGuard {
+pub fn init(format: LogFormat) -> FlushGuard {
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     for name in SILENCED_CRATES {
         // Overrides any directive RUST_LOG has for the same target.
@@ -47,11 +43,7 @@ pub fn init(format: LogFormat) -> WorkerGuard {
         .with_max_level(max_level.as_log())
         .init();
     let ansi = std::io::stderr().is_terminal();
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .thread_name("switchback-log")
-        .finish(BufWriter::new(std::io::stderr()));
+    let (writer, guard) = stderr_batched();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);

@@ -3,6 +3,7 @@
 mod config;
 mod daemon;
 mod gateway;
+mod log_writer;
 mod logging;
 
 use std::path::PathBuf;
