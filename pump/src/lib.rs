@@ -12,11 +12,13 @@
 //! socket (a `dup` of one bound socket, so there is one port owner and no `SO_REUSEPORT`
 //! sharing with other processes). A connection is served by the thread that accepted it,
 //! and its upstream attempts are polled by the same task: nothing crosses threads on the
-//! request path but the gateway's shared block table.
+//! request path but the gateway's shared block table. With `state.redis` (spec §14) the first
+//! worker also runs one task that shares the block table through Redis (`state_sync.rs`).
 
 mod conn;
 mod runtime;
 mod signal;
+mod state_sync;
 mod tls;
 mod worker;
 
@@ -128,6 +130,7 @@ pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, St
         body_idle_timeout: options.body_idle_timeout,
         ..ServerLimits::default()
     };
+    let mut state_sync = state_sync::prepare(&gateway, &tls);
     let stop = Arc::new(Stop::default());
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
     let mut handles = Vec::with_capacity(threads);
@@ -146,9 +149,13 @@ pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, St
             Arc::clone(&stop),
             ready_tx.clone(),
         );
+        // The first worker also runs the shared-state task, if the config has one.
+        let sync = state_sync.take();
         let spawned = std::thread::Builder::new()
             .name(format!("switchback-{}-{i}", R::NAME))
-            .spawn(move || serve_thread::<R>(gateway, tls, limits, listeners, thread_stop, ready));
+            .spawn(move || {
+                serve_thread::<R>(gateway, tls, limits, listeners, thread_stop, ready, sync)
+            });
         match spawned {
             Ok(h) => handles.push(h),
             Err(source) => {
@@ -198,6 +205,7 @@ fn serve_thread<R: Runtime>(
     listeners: Vec<(std::net::TcpListener, Duration)>,
     stop: Arc<Stop>,
     ready: mpsc::Sender<Result<(), StartError>>,
+    sync: Option<state_sync::Prepared>,
 ) {
     let ready_on_error = ready.clone();
     let served = R::block_on(async move {
@@ -215,6 +223,9 @@ fn serve_thread<R: Runtime>(
         }
         let _ = ready.send(Ok(()));
         drop(ready);
+        if let Some(sync) = sync {
+            R::spawn_local(state_sync::run::<R>(sync));
+        }
         worker::run(Worker::<R>::new(gateway, tls, limits), registered, stop).await;
     });
     if let Err(source) = served {
