@@ -212,11 +212,19 @@ impl FailureBlocks {
     /// open until then, unless it already is for longer. Its failure run and a local
     /// half-open probe give way to the block; a failed probe later reopens it for
     /// `reopen_for`.
-    pub fn apply_open(&mut self, now: Instant, key: &BlockKey, until: Instant, reopen_for: Duration) {
+    pub fn apply_open(
+        &mut self,
+        now: Instant,
+        key: &BlockKey,
+        until: Instant,
+        reopen_for: Duration,
+    ) {
         if until <= now {
             return;
         }
-        if let Some(Circuit::Open { until: current, .. }) = self.circuits.get(key).map(|c| c.at(now)) {
+        if let Some(Circuit::Open { until: current, .. }) =
+            self.circuits.get(key).map(|c| c.at(now))
+        {
             if current >= until {
                 return;
             }

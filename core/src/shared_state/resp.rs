@@ -244,7 +244,10 @@ mod tests {
         assert_eq!(decode(&deep), Err(RespError::TooDeep));
         assert_eq!(decode(b"$99999999999\r\n"), Err(RespError::BulkTooLong));
         assert_eq!(decode(b"*99999999\r\n"), Err(RespError::TooManyElements));
-        assert_eq!(decode(&vec![b'+'; MAX_LINE + 8]), Err(RespError::LineTooLong));
+        assert_eq!(
+            decode(&vec![b'+'; MAX_LINE + 8]),
+            Err(RespError::LineTooLong)
+        );
         assert_eq!(decode(b"$3\r\nabcde\r\n"), Err(RespError::Framing));
         assert_eq!(decode(b"?\r\n"), Err(RespError::Type(b'?')));
         assert_eq!(decode(b":x\r\n"), Err(RespError::Number));

@@ -216,13 +216,10 @@ impl StateSync {
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.commands.next_timeout(),
-            self.subscriber.next_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [self.commands.next_timeout(), self.subscriber.next_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Takes the records waiting in the block table's outbox and sends them, as far as
@@ -451,7 +448,8 @@ impl StateSync {
         };
         while self.commands.in_flight() + 2 <= MAX_IN_FLIGHT {
             if let Some(key) = load.keys.pop_front() {
-                self.commands.send(now, &[b"PTTL", key.as_bytes()], Expect::Pttl);
+                self.commands
+                    .send(now, &[b"PTTL", key.as_bytes()], Expect::Pttl);
                 let get: [&[u8]; 4] = [b"GETRANGE", key.as_bytes(), b"0", STORED_BYTES_END];
                 self.commands.send(now, &get, Expect::Get(key.clone()));
                 continue;
@@ -475,7 +473,9 @@ impl StateSync {
             load.scanning = true;
             return;
         }
-        let reading = self.commands.awaits(|e| matches!(e, Expect::Get(_) | Expect::Pttl));
+        let reading = self
+            .commands
+            .awaits(|e| matches!(e, Expect::Get(_) | Expect::Pttl));
         if load.keys.is_empty() && load.cursor.is_none() && !load.scanning && !reading {
             self.load = None;
             self.status.loads += 1;

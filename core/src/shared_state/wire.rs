@@ -261,7 +261,9 @@ impl RemoteRules {
                 reopen_for: self.clamp(wire.reopen_ms.filter(|ms| *ms > 0)?),
             },
             RecordKind::LatencyEvent => {
-                let min_triggers = wire.min_triggers.filter(|n| (1..=MAX_MIN_TRIGGERS).contains(n))?;
+                let min_triggers = wire
+                    .min_triggers
+                    .filter(|n| (1..=MAX_MIN_TRIGGERS).contains(n))?;
                 let count = wire.count.filter(|c| *c >= 1)?.min(min_triggers);
                 BlockRecord::LatencyEvent {
                     key,
