@@ -342,7 +342,10 @@ fn two_replicas_share_blocks_and_survive_a_redis_restart(runtime: &str) {
     // A slow answer on A (delivered) makes a latency block that B honours likewise. Timed
     // from when the mock began its 500 ms wait plus 500 ms (an upper bound: the mock
     // sleeps in short steps, so it answers a little later than that).
-    answered_by(&chat(a.addr, "mistral/mistral-large"), "mistral/mistral-large");
+    answered_by(
+        &chat(a.addr, "mistral/mistral-large"),
+        "mistral/mistral-large",
+    );
     let since = up.slow.requests()[0].at + Duration::from_millis(500);
     let (took, n) = steered_after(
         b.addr,

@@ -206,3 +206,17 @@ fn a_clear_text_password_to_another_host_is_a_warning() {
         assert!(l.warnings.is_empty(), "{quiet}: {:?}", l.warnings);
     }
 }
+
+#[test]
+fn explain_names_the_shared_state_without_credentials() {
+    let l = load(&with_state(
+        "  redis:\n    url: rediss://:hunter2-Secret@cache:6380/1\n    key_prefix: prod\n",
+    ));
+    let text = switchback_core::config::explain(&l.config);
+    assert!(
+        text.contains("shared state: blocks shared through rediss://***@cache:6380/1 under the key prefix `prod`"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"));
+    assert!(!switchback_core::config::explain(&load(PROVIDERS).config).contains("shared state"));
+}

@@ -11,7 +11,9 @@
 //! What stays local: the retry budget, the failure runs that have not opened a circuit,
 //! the half-open probe, and `apply_to: request` blocks. See `docs/scaling.md`.
 
+mod commands;
 mod link;
+mod load;
 mod outbox;
 mod record;
 pub mod resp;
@@ -22,6 +24,7 @@ pub use link::{
     LinkId, CONNECT_TIMEOUT, HEALTH_INTERVAL, MAX_INPUT, RECONNECT_BASE, RECONNECT_MAX,
     REPLY_TIMEOUT,
 };
+pub use load::{MAX_LOADED_KEYS, STORED_BYTES};
 pub use outbox::{Outbox, OUTBOX_CAPACITY};
 pub use record::{BlockRecord, RecordKind};
 pub use session::{StateSync, SyncAction, SyncStatus};

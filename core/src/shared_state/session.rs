@@ -24,35 +24,19 @@ use std::collections::VecDeque;
 use std::task::Waker;
 use std::time::Instant;
 
+use super::commands;
 use super::link::{Expect, Link, LinkId, Phase, CONNECT_TIMEOUT};
+use super::load::Load;
 use super::record::BlockRecord;
 use super::resp::Value;
 use super::wire::{self, RemoteRules};
 use crate::block_table::SharedBlockTable;
 use crate::config::{RedisEndpoint, RedisSettings};
 use crate::gateway::Gateway;
-use crate::upstream::{Origin, Scheme};
+use crate::upstream::Origin;
 
 /// The most requests awaiting replies on the commands connection.
 const MAX_IN_FLIGHT: usize = 128;
-/// The most block keys one load reads.
-const MAX_LOADED_KEYS: usize = 10_000;
-/// Keys asked for per `SCAN` call.
-const SCAN_COUNT: &[u8] = b"500";
-/// The most bytes of a stored record read (`GETRANGE key 0 1023`); a longer value is
-/// not a record of ours and fails to parse.
-const STORED_BYTES_END: &[u8] = b"1023";
-
-/// Stores the block unless Redis holds it for longer, and publishes it when it stored
-/// it. `KEYS[1]` the block's key; `ARGV`: milliseconds left, stored JSON, message JSON,
-/// channel.
-const WRITE_SCRIPT: &[u8] = b"local left = redis.call('PTTL', KEYS[1])
-if left < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
-  redis.call('PUBLISH', ARGV[4], ARGV[3])
-  return 1
-end
-return 0";
 
 /// What the runtime must do for the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,21 +66,6 @@ pub struct SyncStatus {
     pub records_applied: u64,
     /// Loads completed.
     pub loads: u64,
-}
-
-/// A load of the stored blocks in progress.
-#[derive(Debug, Default)]
-struct Load {
-    /// A `SCAN` is awaited.
-    scanning: bool,
-    /// The cursor to continue from (`None`: the scan is complete).
-    cursor: Option<Vec<u8>>,
-    /// Keys found and not yet read.
-    keys: VecDeque<String>,
-    /// Keys found so far.
-    found: usize,
-    /// The `PTTL` of the key whose `GETRANGE` comes next.
-    pttl: Option<i64>,
 }
 
 /// The session. See the module docs.
@@ -137,7 +106,7 @@ impl StateSync {
         blocks.lock().enable_sharing();
         let mut rng = fastrand::Rng::with_seed(seed);
         let replica = rng.u64(1..);
-        let origin = origin_of(&settings.endpoint);
+        let origin = commands::origin_of(&settings.endpoint);
         let actions = [LinkId::Commands, LinkId::Subscriber]
             .into_iter()
             .map(|link| SyncAction::Connect {
@@ -242,7 +211,7 @@ impl StateSync {
 
     /// `link`'s connection is up.
     pub fn handle_connected(&mut self, now: Instant, link: LinkId) {
-        let auth = auth_args(&self.endpoint);
+        let auth = commands::auth_args(&self.endpoint);
         let db = self.endpoint.db;
         let channel = self.channel.clone();
         let l = self.link_mut(link);
@@ -323,7 +292,7 @@ impl StateSync {
         for link in [LinkId::Commands, LinkId::Subscriber] {
             match self.link(link).phase {
                 Phase::Waiting(at) if now >= at => {
-                    let origin = origin_of(&self.endpoint);
+                    let origin = commands::origin_of(&self.endpoint);
                     self.link_mut(link).phase = Phase::Connecting(now + CONNECT_TIMEOUT);
                     self.actions.push_back(SyncAction::Connect { link, origin });
                 }
@@ -431,10 +400,7 @@ impl StateSync {
             return;
         }
         self.load_wanted = false;
-        self.load = Some(Load {
-            cursor: Some(b"0".to_vec()),
-            ..Load::default()
-        });
+        self.load = Some(Load::new());
         self.pump_load(now);
     }
 
@@ -446,37 +412,7 @@ impl StateSync {
             }
             return;
         };
-        while self.commands.in_flight() + 2 <= MAX_IN_FLIGHT {
-            if let Some(key) = load.keys.pop_front() {
-                self.commands
-                    .send(now, &[b"PTTL", key.as_bytes()], Expect::Pttl);
-                let get: [&[u8]; 4] = [b"GETRANGE", key.as_bytes(), b"0", STORED_BYTES_END];
-                self.commands.send(now, &get, Expect::Get(key.clone()));
-                continue;
-            }
-            if load.scanning {
-                return;
-            }
-            let Some(cursor) = load.cursor.take() else {
-                break;
-            };
-            let pattern = wire::scan_pattern(&self.prefix);
-            let scan: [&[u8]; 6] = [
-                b"SCAN",
-                &cursor,
-                b"MATCH",
-                pattern.as_bytes(),
-                b"COUNT",
-                SCAN_COUNT,
-            ];
-            self.commands.send(now, &scan, Expect::Scan);
-            load.scanning = true;
-            return;
-        }
-        let reading = self
-            .commands
-            .awaits(|e| matches!(e, Expect::Get(_) | Expect::Pttl));
-        if load.keys.is_empty() && load.cursor.is_none() && !load.scanning && !reading {
+        if load.pump(now, &mut self.commands, &self.prefix, MAX_IN_FLIGHT) {
             self.load = None;
             self.status.loads += 1;
             if self.load_wanted {
@@ -486,31 +422,17 @@ impl StateSync {
     }
 
     fn send_record(&mut self, now: Instant, record: &BlockRecord) {
-        let Some(message) = wire::encode_message(record, self.replica, now) else {
-            return;
-        };
-        match wire::encode_stored(record, now) {
-            Some((stored, px)) => {
-                let key = wire::redis_key(&self.prefix, record.kind(), record.key());
-                let px = px.to_string();
-                let args: [&[u8]; 8] = [
-                    b"EVAL",
-                    WRITE_SCRIPT,
-                    b"1",
-                    key.as_bytes(),
-                    px.as_bytes(),
-                    stored.as_bytes(),
-                    message.as_bytes(),
-                    self.channel.as_bytes(),
-                ];
-                self.commands.send(now, &args, Expect::Write);
-            }
-            None => {
-                let args: [&[u8]; 3] = [b"PUBLISH", self.channel.as_bytes(), message.as_bytes()];
-                self.commands.send(now, &args, Expect::Publish);
-            }
+        let sent = commands::write_record(
+            &mut self.commands,
+            now,
+            &self.prefix,
+            &self.channel,
+            self.replica,
+            record,
+        );
+        if sent {
+            self.status.records_sent += 1;
         }
-        self.status.records_sent += 1;
     }
 
     fn on_command_reply(&mut self, now: Instant, value: Value) -> Result<(), String> {
@@ -528,18 +450,23 @@ impl StateSync {
                 }
                 Ok(())
             }
-            (Expect::Scan, value) => self.on_scan(value),
+            (Expect::Scan, value) => {
+                let Some(load) = &mut self.load else {
+                    return Ok(());
+                };
+                if let Some(error) = load.on_scan(value, &self.prefix)? {
+                    self.log_error_reply(&error);
+                }
+                Ok(())
+            }
             (Expect::Pttl, value) => {
                 if let Some(load) = &mut self.load {
-                    load.pttl = match value {
-                        Value::Integer(n) => Some(n),
-                        _ => None,
-                    };
+                    load.on_pttl(&value);
                 }
                 Ok(())
             }
             (Expect::Get(key), value) => {
-                let ttl = self.load.as_mut().and_then(|l| l.pttl.take());
+                let ttl = self.load.as_mut().and_then(Load::take_pttl);
                 if let (Some(ttl), Some(bytes)) = (ttl.filter(|t| *t > 0), value.as_bytes()) {
                     self.apply_stored(now, &key, bytes, ttl as u64);
                 }
@@ -561,39 +488,6 @@ impl StateSync {
             self.error_logged = true;
             tracing::warn!(redis = %self.endpoint, %error, "shared state: Redis refused a write; blocks stay on this replica (is it a read-only replica, or are scripts disabled?)");
         }
-    }
-
-    fn on_scan(&mut self, value: Value) -> Result<(), String> {
-        let Some(load) = &mut self.load else {
-            return Ok(());
-        };
-        load.scanning = false;
-        let Value::Array(Some(parts)) = value else {
-            load.cursor = None;
-            if let Value::Error(e) = value {
-                let e = e.clone();
-                self.log_error_reply(&e);
-            }
-            return Ok(());
-        };
-        let mut parts = parts.into_iter();
-        let cursor = parts.next().and_then(|c| c.as_bytes().map(<[u8]>::to_vec));
-        let keys = match parts.next() {
-            Some(Value::Array(Some(keys))) => keys,
-            _ => return Err("a malformed SCAN reply".to_string()),
-        };
-        let prefix = format!("{}:block:", self.prefix);
-        for k in keys {
-            if load.found >= MAX_LOADED_KEYS {
-                break;
-            }
-            if let Some(k) = k.as_str().filter(|k| k.starts_with(&prefix)) {
-                load.keys.push_back(k.to_string());
-                load.found += 1;
-            }
-        }
-        load.cursor = cursor.filter(|c| c.as_slice() != b"0" && load.found < MAX_LOADED_KEYS);
-        Ok(())
     }
 
     fn apply_stored(&mut self, now: Instant, key: &str, json: &[u8], ttl_ms: u64) {
@@ -653,28 +547,4 @@ impl StateSync {
         self.blocks.lock().apply_remote(now, &decoded.record);
         self.status.records_applied += 1;
     }
-}
-
-/// Where to connect for `endpoint` (`https` stands for TLS).
-fn origin_of(endpoint: &RedisEndpoint) -> Origin {
-    Origin {
-        scheme: if endpoint.tls {
-            Scheme::Https
-        } else {
-            Scheme::Http
-        },
-        host: endpoint.host.clone(),
-        port: endpoint.port,
-    }
-}
-
-/// The `AUTH` command of `endpoint`, if it has a password.
-fn auth_args(endpoint: &RedisEndpoint) -> Option<Vec<Vec<u8>>> {
-    let password = endpoint.password.as_ref()?;
-    let mut args = vec![b"AUTH".to_vec()];
-    if let Some(user) = &endpoint.username {
-        args.push(user.expose().as_bytes().to_vec());
-    }
-    args.push(password.expose().as_bytes().to_vec());
-    Some(args)
 }
