@@ -4,7 +4,9 @@
 //!
 //! One [`BlockTable`] is shared by every request of a gateway (`apply_to: global`);
 //! each request also keeps a private one (`apply_to: request`; failure blocks are always
-//! global). The table is sans-IO: every method takes `now`. Memory is bounded by the
+//! global). With sharing on (spec §14, [`crate::shared_state`]) the gateway's table also
+//! puts every block it records into an outbox for other replicas, and merges theirs with
+//! [`BlockTable::apply_remote`]. The table is sans-IO: every method takes `now`. Memory is bounded by the
 //! number of distinct keys recorded (models and prefixes from the config) times
 //! `min_triggers` (or `on_failures.consecutive`).
 

@@ -238,6 +238,29 @@ mod tests {
         assert_eq!(used, whole.len());
     }
 
+    proptest::proptest! {
+        /// Whatever a server sends, decoding returns (a value, "more", or an error) and
+        /// never claims more bytes than it was given.
+        #[test]
+        fn decoding_is_total(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            if let Ok(Some((_, used))) = decode(&bytes) {
+                proptest::prop_assert!(used <= bytes.len());
+            }
+        }
+
+        /// Every command encodes to a RESP2 array that decodes to its arguments.
+        #[test]
+        fn commands_round_trip(args in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 1..8)) {
+            let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let mut out = Vec::new();
+            encode_command(&mut out, &refs);
+            let (value, used) = decode(&out).unwrap().unwrap();
+            proptest::prop_assert_eq!(used, out.len());
+            let expected = Value::Array(Some(args.into_iter().map(|a| Value::Bulk(Some(a))).collect()));
+            proptest::prop_assert_eq!(value, expected);
+        }
+    }
+
     #[test]
     fn bounds_are_errors_not_allocations() {
         let deep = b"*1\r\n".repeat(16_000);

@@ -505,7 +505,9 @@ impl StateSync {
     fn on_subscriber_value(&mut self, now: Instant, value: Value) -> Result<(), String> {
         let items = match value {
             Value::Array(Some(items)) => items,
-            Value::Error(e) => return Err(format!("Redis refused the subscription: {e}")),
+            Value::Error(e) => {
+                return Err(format!("Redis refused the login or the subscription: {e}"))
+            }
             _ => {
                 // `+OK` to AUTH.
                 if self
