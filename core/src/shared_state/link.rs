@@ -146,8 +146,9 @@ impl Link {
         Ok(())
     }
 
-    /// The next complete reply read, with what it answers (`None` for a message the
-    /// server pushed unasked, or when a subscriber reply is matched by the caller).
+    /// The next complete value read (`Ok(None)`: none has fully arrived yet; `Err`: the
+    /// bytes are not RESP2 within the decoder's bounds, drop the connection). Which
+    /// request it answers is the caller's to take with [`answered`](Self::answered).
     pub(crate) fn next_value(&mut self) -> Result<Option<Value>, RespError> {
         match resp::decode(&self.input)? {
             Some((value, used)) => {

@@ -388,7 +388,8 @@ impl StateSync {
         if let Some(since) = self.outage_since.take() {
             let down_ms = now.saturating_duration_since(since).as_millis() as u64;
             tracing::info!(redis = %self.endpoint, down_ms, "shared state: Redis is reachable again; loading its blocks");
-        } else if !self.ever_up {
+        }
+        if !self.ever_up {
             tracing::info!(redis = %self.endpoint, key_prefix = %self.prefix, "shared state: sharing blocks through Redis");
         }
         self.ever_up = true;
