@@ -6,9 +6,10 @@
 //! each request also keeps a private one (`apply_to: request`; failure blocks are always
 //! global). With sharing on (spec §14, [`crate::shared_state`]) the gateway's table also
 //! puts every block it records into an outbox for other replicas, and merges theirs with
-//! [`BlockTable::apply_remote`]. The table is sans-IO: every method takes `now`. Memory is bounded by the
-//! number of distinct keys recorded (models and prefixes from the config) times
-//! `min_triggers` (or `on_failures.consecutive`).
+//! [`BlockTable::apply_remote`]. The table is sans-IO: every method takes `now`. Memory is
+//! bounded by the number of distinct keys recorded (models and prefixes from the config)
+//! times `min_triggers` (or `on_failures.consecutive`), plus an outbox of at most
+//! [`OUTBOX_CAPACITY`](crate::shared_state::OUTBOX_CAPACITY) records.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -19,10 +19,10 @@ use std::path::Path;
 /// Parses, expands and validates a YAML config.
 ///
 /// `env` looks up the variables that `$VAR` / `${VAR}` references name (only in
-/// `access_key`, `base_url`, `headers` and `state.redis.url` values). On success every default is applied and
-/// the warnings are returned beside the config; on failure the error lists every problem
-/// found, each with its YAML path, line and a sentence saying what to do. Secret values are
-/// never part of any message. Never panics on bad input.
+/// `access_key`, `base_url`, `headers` and `state.redis.url` values). On success every
+/// default is applied and the warnings are returned beside the config; on failure the error
+/// lists every problem found, each with its YAML path, line and a sentence saying what to
+/// do. Secret values are never part of any message. Never panics on bad input.
 pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
     let raw: RawConfig = if yaml.trim().is_empty() {
         return Err(ConfigError {
