@@ -4,16 +4,21 @@
 //!
 //! One [`BlockTable`] is shared by every request of a gateway (`apply_to: global`);
 //! each request also keeps a private one (`apply_to: request`; failure blocks are always
-//! global). The table is sans-IO: every method takes `now`. Memory is bounded by the
-//! number of distinct keys recorded (models and prefixes from the config) times
-//! `min_triggers` (or `on_failures.consecutive`).
+//! global). With sharing on (spec §14, [`crate::shared_state`]) the gateway's table also
+//! puts every block it records into an outbox for other replicas, and merges theirs with
+//! [`BlockTable::apply_remote`]. The table is sans-IO: every method takes `now`. Memory is
+//! bounded by the number of distinct keys recorded (models and prefixes from the config)
+//! times `min_triggers` (or `on_failures.consecutive`), plus an outbox of at most
+//! [`OUTBOX_CAPACITY`](crate::shared_state::OUTBOX_CAPACITY) records.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::config::{model_prefix, BlockScope};
 use crate::failure_blocks::{FailureBlocks, FailureGate, FailureTrigger, ProbeTicket};
+use crate::shared_state::{BlockRecord, Outbox};
 
 /// What a block covers.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,6 +57,8 @@ pub struct BlockTable {
     latency: BTreeMap<BlockKey, Instant>,
     latency_events: BTreeMap<BlockKey, VecDeque<Instant>>,
     failures: FailureBlocks,
+    /// With sharing on (spec §14): what this replica recorded and has not yet shared.
+    outbox: Option<Outbox>,
 }
 
 impl BlockTable {
@@ -64,9 +71,11 @@ impl BlockTable {
     /// Never shortens an existing block.
     pub fn record_pushback(&mut self, now: Instant, key: BlockKey, until: Instant) {
         self.prune(now);
-        let entry = self.pushback.entry(key).or_insert(until);
-        if *entry < until {
-            *entry = until;
+        let shared = self.outbox.is_some().then(|| key.clone());
+        if extend(&mut self.pushback, key, until) {
+            if let Some(key) = shared {
+                self.share(BlockRecord::RetryAfter { key, until });
+            }
         }
     }
 
@@ -80,9 +89,35 @@ impl BlockTable {
         trigger: LatencyTrigger,
     ) -> Option<Instant> {
         self.prune(now);
+        let shared = self.outbox.is_some().then(|| key.clone());
+        let blocked = self.count_latency_events(now, key, trigger, 1);
+        if let Some(key) = shared {
+            self.share(match blocked {
+                Some(until) => BlockRecord::Latency { key, until },
+                None => BlockRecord::LatencyEvent {
+                    key,
+                    trigger,
+                    count: 1,
+                },
+            });
+        }
+        blocked
+    }
+
+    /// Counts `n` high-latency events at `now`; see
+    /// [`record_latency_event`](Self::record_latency_event).
+    fn count_latency_events(
+        &mut self,
+        now: Instant,
+        key: BlockKey,
+        trigger: LatencyTrigger,
+        n: u32,
+    ) -> Option<Instant> {
         let needed = trigger.min_triggers.max(1) as usize;
         let events = self.latency_events.entry(key.clone()).or_default();
-        events.push_back(now);
+        for _ in 0..(n as usize).min(needed) {
+            events.push_back(now);
+        }
         if let Some(window) = trigger.window {
             while events
                 .front()
@@ -126,7 +161,18 @@ impl BlockTable {
         model: &str,
         trigger: Option<(BlockKey, FailureTrigger)>,
     ) -> Option<Instant> {
-        self.failures.record_failure(now, model, trigger)
+        let opened = self.failures.record_failure_opening(now, model, trigger);
+        let until = opened.iter().map(|o| o.until).max();
+        if self.outbox.is_some() {
+            for o in opened {
+                self.share(BlockRecord::Failures {
+                    key: o.key,
+                    until: o.until,
+                    reopen_for: o.block_duration,
+                });
+            }
+        }
+        until
     }
 
     /// Records a success on `model`: clears its failure runs, closes a half-open circuit.
@@ -156,6 +202,102 @@ impl BlockTable {
         self.failures.end_probe(model, ticket);
     }
 
+    /// Turns sharing on (spec §14): from now on every block this table records (and every
+    /// high-latency event that does not make one) also goes to an outbox for the task that
+    /// shares them. Blocks applied with [`apply_remote`](Self::apply_remote) never do.
+    pub fn enable_sharing(&mut self) {
+        self.outbox.get_or_insert_with(Outbox::new);
+    }
+
+    /// Takes up to `max` records waiting to be shared, oldest first.
+    pub fn take_shared(&mut self, max: usize) -> Vec<BlockRecord> {
+        self.outbox.as_mut().map_or_else(Vec::new, |o| o.take(max))
+    }
+
+    /// How many records wait to be shared.
+    pub fn shared_pending(&self) -> usize {
+        self.outbox.as_ref().map_or(0, Outbox::len)
+    }
+
+    /// The waker of the sharing task: woken when a record is added to the outbox.
+    pub fn set_share_waker(&mut self, waker: &Waker) {
+        if let Some(o) = &mut self.outbox {
+            o.set_waker(waker);
+        }
+    }
+
+    /// Puts every block still in force at `now` into the outbox again (after the shared
+    /// store may have lost them, e.g. a Redis restarted without persistence).
+    pub fn share_live_blocks(&mut self, now: Instant) {
+        for record in self.live_blocks(now) {
+            self.share(record);
+        }
+    }
+
+    /// Every block in force at `now`, as records.
+    pub fn live_blocks(&self, now: Instant) -> Vec<BlockRecord> {
+        let live = |map: &BTreeMap<BlockKey, Instant>| {
+            map.iter()
+                .filter(|(_, until)| **until > now)
+                .map(|(k, u)| (k.clone(), *u))
+                .collect::<Vec<_>>()
+        };
+        let mut out: Vec<BlockRecord> = live(&self.pushback)
+            .into_iter()
+            .map(|(key, until)| BlockRecord::RetryAfter { key, until })
+            .collect();
+        out.extend(
+            live(&self.latency)
+                .into_iter()
+                .map(|(key, until)| BlockRecord::Latency { key, until }),
+        );
+        out.extend(
+            self.failures
+                .open_circuits(now)
+                .into_iter()
+                .map(|o| BlockRecord::Failures {
+                    key: o.key,
+                    until: o.until,
+                    reopen_for: o.block_duration,
+                }),
+        );
+        out
+    }
+
+    /// Applies a record another replica shared (spec §14), merging by "never shorten a
+    /// block": a block that already ends later stays; a latency event counts towards the
+    /// key's trigger as one seen here at `now`. Nothing applied here is shared again.
+    pub fn apply_remote(&mut self, now: Instant, record: &BlockRecord) {
+        self.prune(now);
+        match record {
+            BlockRecord::RetryAfter { key, until } if *until > now => {
+                extend(&mut self.pushback, key.clone(), *until);
+            }
+            BlockRecord::Latency { key, until } if *until > now => {
+                extend(&mut self.latency, key.clone(), *until);
+            }
+            BlockRecord::Failures {
+                key,
+                until,
+                reopen_for,
+            } => self.failures.apply_open(now, key, *until, *reopen_for),
+            BlockRecord::LatencyEvent {
+                key,
+                trigger,
+                count,
+            } => {
+                self.count_latency_events(now, key.clone(), *trigger, *count);
+            }
+            BlockRecord::RetryAfter { .. } | BlockRecord::Latency { .. } => {}
+        }
+    }
+
+    fn share(&mut self, record: BlockRecord) {
+        if let Some(o) = &mut self.outbox {
+            o.push(record);
+        }
+    }
+
     fn lookup(map: &BTreeMap<BlockKey, Instant>, now: Instant, model: &str) -> Option<Instant> {
         let by_model = map.get(&BlockKey::Model(model.to_owned()));
         let by_prefix = map.get(&BlockKey::Prefix(model_prefix(model).to_owned()));
@@ -183,6 +325,22 @@ impl BlockTable {
     /// True when nothing is recorded.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Sets `map[key]` to `until` unless the block there already ends as late or later;
+/// true when it changed.
+fn extend(map: &mut BTreeMap<BlockKey, Instant>, key: BlockKey, until: Instant) -> bool {
+    match map.get_mut(&key) {
+        Some(current) if *current >= until => false,
+        Some(current) => {
+            *current = until;
+            true
+        }
+        None => {
+            map.insert(key, until);
+            true
+        }
     }
 }
 

@@ -40,6 +40,15 @@ pub struct FailureTrigger {
     pub block_duration: Duration,
 }
 
+/// A circuit that is open: which key, until when, and for how long a failed probe
+/// reopens it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedCircuit {
+    pub key: BlockKey,
+    pub until: Instant,
+    pub block_duration: Duration,
+}
+
 /// Names one probe, so that only its holder can hand the turn on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProbeTicket(u64);
@@ -126,7 +135,21 @@ impl FailureBlocks {
         model: &str,
         trigger: Option<(BlockKey, FailureTrigger)>,
     ) -> Option<Instant> {
-        let mut opened = None;
+        self.record_failure_opening(now, model, trigger)
+            .iter()
+            .map(|o| o.until)
+            .max()
+    }
+
+    /// As [`record_failure`](Self::record_failure), returning every circuit this failure
+    /// opened (or reopened), so a caller can share them.
+    pub fn record_failure_opening(
+        &mut self,
+        now: Instant,
+        model: &str,
+        trigger: Option<(BlockKey, FailureTrigger)>,
+    ) -> Vec<OpenedCircuit> {
+        let mut opened = Vec::new();
         for key in keys_of(model) {
             let Some(circuit) = self.circuits.get_mut(&key) else {
                 continue;
@@ -137,7 +160,11 @@ impl FailureBlocks {
                     until,
                     block_duration,
                 };
-                opened = opened.max(Some(until));
+                opened.push(OpenedCircuit {
+                    key,
+                    until,
+                    block_duration,
+                });
             }
         }
         let Some((key, trigger)) = trigger else {
@@ -145,7 +172,7 @@ impl FailureBlocks {
         };
         let circuit = self
             .circuits
-            .entry(key)
+            .entry(key.clone())
             .or_insert_with(|| Circuit::Counting {
                 failures: VecDeque::new(),
                 window: trigger.window,
@@ -173,7 +200,60 @@ impl FailureBlocks {
             until,
             block_duration: trigger.block_duration,
         };
-        opened.max(Some(until))
+        opened.push(OpenedCircuit {
+            key,
+            until,
+            block_duration: trigger.block_duration,
+        });
+        opened
+    }
+
+    /// Another replica opened `key`'s circuit until `until` (spec §14): the circuit is
+    /// open until then, unless it already is for longer. Its failure run and a local
+    /// half-open probe give way to the block; a failed probe later reopens it for
+    /// `reopen_for`.
+    pub fn apply_open(
+        &mut self,
+        now: Instant,
+        key: &BlockKey,
+        until: Instant,
+        reopen_for: Duration,
+    ) {
+        if until <= now {
+            return;
+        }
+        if let Some(Circuit::Open { until: current, .. }) =
+            self.circuits.get(key).map(|c| c.at(now))
+        {
+            if current >= until {
+                return;
+            }
+        }
+        self.circuits.insert(
+            key.clone(),
+            Circuit::Open {
+                until,
+                block_duration: reopen_for,
+            },
+        );
+    }
+
+    /// Every circuit open at `now`.
+    pub fn open_circuits(&self, now: Instant) -> Vec<OpenedCircuit> {
+        self.circuits
+            .iter()
+            .filter_map(|(key, c)| match c.at(now) {
+                Circuit::Open {
+                    until,
+                    block_duration,
+                } => Some(OpenedCircuit {
+                    key: key.clone(),
+                    until,
+                    block_duration,
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Records a success on `model`: clears the failure runs of its keys and closes a

@@ -27,6 +27,7 @@ pub mod retry_budget;
 pub mod routing;
 pub mod secrets;
 pub mod server;
+pub mod shared_state;
 pub mod sim;
 pub mod sse;
 pub mod upstream;

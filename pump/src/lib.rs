@@ -12,11 +12,13 @@
 //! socket (a `dup` of one bound socket, so there is one port owner and no `SO_REUSEPORT`
 //! sharing with other processes). A connection is served by the thread that accepted it,
 //! and its upstream attempts are polled by the same task: nothing crosses threads on the
-//! request path but the gateway's shared block table.
+//! request path but the gateway's shared block table. With `state.redis` (spec §14) the first
+//! worker also runs one task that shares the block table through Redis (`state_sync.rs`).
 
 mod conn;
 mod runtime;
 mod signal;
+mod state_sync;
 mod tls;
 mod tls_stream;
 mod worker;
@@ -130,6 +132,7 @@ pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, St
         body_idle_timeout: options.body_idle_timeout,
         ..ServerLimits::default()
     };
+    let mut state_sync = state_sync::prepare(&gateway, &tls);
     let stop = Arc::new(Stop::new(threads));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
     let mut handles = Vec::with_capacity(threads);
@@ -142,17 +145,20 @@ pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, St
             })?;
             listeners.push((copy, *timeout));
         }
-        let (gateway, tls, thread_stop, ready) = (
-            Arc::clone(&gateway),
-            tls.clone(),
-            Arc::clone(&stop),
-            ready_tx.clone(),
-        );
+        let plan = ThreadPlan {
+            index: i,
+            gateway: Arc::clone(&gateway),
+            tls: tls.clone(),
+            limits,
+            listeners,
+            stop: Arc::clone(&stop),
+            ready: ready_tx.clone(),
+            // The first worker also runs the shared-state task, if the config has one.
+            sync: state_sync.take(),
+        };
         let spawned = std::thread::Builder::new()
             .name(format!("switchback-{}-{i}", R::NAME))
-            .spawn(move || {
-                serve_thread::<R>(gateway, tls, limits, listeners, thread_stop, ready, i)
-            });
+            .spawn(move || serve_thread::<R>(plan));
         match spawned {
             Ok(h) => handles.push(h),
             Err(source) => {
@@ -194,16 +200,31 @@ pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, St
     Ok(running)
 }
 
-/// One worker thread: registers its listeners with the runtime, reports ready, serves.
-fn serve_thread<R: Runtime>(
+/// What one worker thread is started with.
+struct ThreadPlan {
+    index: usize,
     gateway: Arc<Gateway>,
     tls: TlsSetup,
     limits: ServerLimits,
+    /// Its copies of the listening sockets, each with its listener's request deadline.
     listeners: Vec<(std::net::TcpListener, Duration)>,
     stop: Arc<Stop>,
     ready: mpsc::Sender<Result<(), StartError>>,
-    index: usize,
-) {
+    sync: Option<state_sync::Prepared>,
+}
+
+/// One worker thread: registers its listeners with the runtime, reports ready, serves.
+fn serve_thread<R: Runtime>(plan: ThreadPlan) {
+    let ThreadPlan {
+        index,
+        gateway,
+        tls,
+        limits,
+        listeners,
+        stop,
+        ready,
+        sync,
+    } = plan;
     let ready_on_error = ready.clone();
     let served = R::block_on(async move {
         let mut registered = Vec::with_capacity(listeners.len());
@@ -220,6 +241,9 @@ fn serve_thread<R: Runtime>(
         }
         let _ = ready.send(Ok(()));
         drop(ready);
+        if let Some(sync) = sync {
+            R::spawn_local(state_sync::run::<R>(sync));
+        }
         worker::run(
             Worker::<R>::new(gateway, tls, limits),
             registered,

@@ -7,5 +7,6 @@ pub mod client;
 pub mod fixtures;
 pub mod gateway;
 pub mod mock_upstream;
+pub mod redis;
 pub mod table;
 pub mod tls;

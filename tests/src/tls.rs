@@ -64,6 +64,31 @@ impl TestCa {
     /// # Panics
     /// If rcgen or rustls fails.
     pub fn server_config(&self, names: &[&str]) -> Arc<ServerConfig> {
+        let (cert, key) = self.server_cert(names);
+        let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone()];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server certificate and key");
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+
+    /// A certificate for `names` signed by this CA and its private key, both PEM (for a
+    /// server that reads files, such as `redis-server --tls-cert-file`).
+    ///
+    /// # Panics
+    /// If rcgen fails.
+    pub fn server_pem(&self, names: &[&str]) -> (String, String) {
+        let (cert, key) = self.server_cert(names);
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn server_cert(&self, names: &[&str]) -> (rcgen::Certificate, KeyPair) {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let mut params = CertificateParams::new(names.clone()).expect("server cert params");
         params
@@ -76,16 +101,6 @@ impl TestCa {
         let cert = params
             .signed_by(&key, &self.issuer)
             .expect("sign the server certificate");
-        let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone()];
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .expect("server certificate and key");
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Arc::new(config)
+        (cert, key)
     }
 }

@@ -1,6 +1,7 @@
 //! `$VAR` / `${VAR}` expansion and `.env` files.
 //!
-//! Expansion rules (applied to `access_key`, `base_url` and `headers` values only):
+//! Expansion rules (applied to `access_key`, `base_url`, `headers` and `state.redis.url`
+//! values only):
 //! - `$NAME` and `${NAME}` are replaced by the variable's value; `NAME` is letters, digits
 //!   and `_`, not starting with a digit.
 //! - `$$` is a literal `$`.

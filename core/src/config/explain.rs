@@ -30,6 +30,13 @@ pub fn explain(config: &Config) -> String {
     for a in &config.aliases {
         let _ = writeln!(out, "alias {} -> {}", a.name, a.target);
     }
+    if let Some(r) = &config.state.redis {
+        let _ = writeln!(
+            out,
+            "shared state: blocks shared through {} under the key prefix `{}` (see docs/scaling.md)",
+            r.endpoint, r.key_prefix
+        );
+    }
     for p in &config.providers {
         out.push('\n');
         provider(&mut out, p);

@@ -10,6 +10,7 @@ use super::protection::{convert_limits, convert_retry_budget};
 use super::providers::convert_provider;
 use super::raw::RawConfig;
 use super::report::{index, Pos, Report};
+use super::state::convert_state;
 use super::validate::check_entries;
 use super::{Config, ConfigError, Diagnostic, Limits, Loaded, RetryBudgetSettings};
 use std::collections::HashMap;
@@ -18,10 +19,10 @@ use std::path::Path;
 /// Parses, expands and validates a YAML config.
 ///
 /// `env` looks up the variables that `$VAR` / `${VAR}` references name (only in
-/// `access_key`, `base_url` and `headers` values). On success every default is applied and
-/// the warnings are returned beside the config; on failure the error lists every problem
-/// found, each with its YAML path, line and a sentence saying what to do. Secret values are
-/// never part of any message. Never panics on bad input.
+/// `access_key`, `base_url`, `headers` and `state.redis.url` values). On success every
+/// default is applied and the warnings are returned beside the config; on failure the error
+/// lists every problem found, each with its YAML path, line and a sentence saying what to
+/// do. Secret values are never part of any message. Never panics on bad input.
 pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
     let raw: RawConfig = if yaml.trim().is_empty() {
         return Err(ConfigError {
@@ -56,6 +57,11 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
         .limits
         .as_ref()
         .map_or_else(Limits::default, |l| convert_limits(&mut rep, l, "limits"));
+    let state = raw
+        .state
+        .as_ref()
+        .map(|s| convert_state(&mut rep, s, "state", env))
+        .unwrap_or_default();
 
     let (root, list) = match (&raw.model_providers, &raw.llm_providers) {
         (Some(m), Some(l)) => {
@@ -122,6 +128,7 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
             aliases,
             retry_budget,
             limits,
+            state,
         },
         warnings: rep.warnings,
     })

@@ -17,6 +17,7 @@ mod raw;
 mod report;
 mod retry;
 mod schema;
+mod state;
 mod status_codes;
 mod types;
 mod validate;
@@ -29,6 +30,9 @@ pub use max_retries::{
     listener_retry_policy, ENVOY_BACKOFF_BASE, ENVOY_BACKOFF_MAX, ENVOY_PER_TRY_TIMEOUT,
 };
 pub use providers::{interface_for_prefix, MOCK_KINDS};
+pub use state::{
+    parse_redis_url, RedisEndpoint, RedisSettings, RedisUrlError, StateSettings, DEFAULT_KEY_PREFIX,
+};
 pub use types::*;
 
 use std::fmt;

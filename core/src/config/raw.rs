@@ -114,6 +114,8 @@ pub(crate) struct RawConfig {
     pub model_aliases: Opt<RawMap<RawAlias>>,
     pub retry_budget: Opt<RawRetryBudget>,
     pub limits: Opt<RawLimits>,
+    /// Shared state across replicas (spec §14, `state.rs`).
+    pub state: Opt<super::state::RawState>,
     /// Plano's `overrides`: one key is honoured, the rest are named in warnings.
     pub overrides: Opt<RawNode>,
     // Plano sections that switchback does not implement: checked against Plano's schema,

@@ -21,6 +21,8 @@ pub struct Config {
     pub retry_budget: RetryBudgetSettings,
     /// Gateway-wide resource bounds (`limits`).
     pub limits: Limits,
+    /// What replicas share (`state`, spec §14); by default nothing.
+    pub state: super::StateSettings,
 }
 
 /// One `model_aliases` entry (spec §10): requests for `name` go to the entry whose
