@@ -17,8 +17,7 @@
 use std::fmt;
 
 use bytes::Bytes;
-use http::header::Entry;
-use http::{HeaderMap, HeaderName};
+use http::HeaderMap;
 
 use crate::config::{Provider, Secret};
 
@@ -42,11 +41,11 @@ const REPLACEMENT: &[u8] = b"***";
 /// Marks every credential header in `headers` sensitive, so that printing the map never
 /// shows their values. Call it on a client's headers before keeping them anywhere.
 pub fn mark_client_credentials(headers: &mut HeaderMap) {
-    for name in CREDENTIAL_HEADERS {
-        if let Entry::Occupied(mut entry) = headers.entry(HeaderName::from_static(name)) {
-            for value in entry.iter_mut() {
-                value.set_sensitive(true);
-            }
+    // One pass over the fields (a lookup per credential name would hash each name and may
+    // grow the map).
+    for (name, value) in headers.iter_mut() {
+        if CREDENTIAL_HEADERS.contains(&name.as_str()) {
+            value.set_sensitive(true);
         }
     }
 }
