@@ -69,9 +69,11 @@ impl RequestReader {
         }
     }
 
-    /// Appends bytes read from the client, in any split.
+    /// Appends bytes read from the client, in any split. After an `Error` the input is
+    /// dropped: nothing on the connection can be trusted any more, and a reader that kept
+    /// it would hold whatever the client sends.
     pub fn push(&mut self, data: &[u8]) {
-        if data.is_empty() {
+        if data.is_empty() || matches!(self.state, State::Failed) {
             return;
         }
         if matches!(self.state, State::Head) {

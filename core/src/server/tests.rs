@@ -247,6 +247,18 @@ fn targets_in_absolute_and_asterisk_form() {
     );
 }
 
+#[test]
+fn a_failed_reader_holds_no_further_input() {
+    let mut r = RequestReader::new(limits());
+    r.push(b"BAD\x00 / HTTP/1.1\r\n\r\n");
+    assert!(matches!(r.poll_event(), Some(ReadEvent::Error(_))));
+    for _ in 0..64 {
+        r.push(&[b'x'; 1024]);
+        assert!(r.poll_event().is_none());
+    }
+    assert_eq!(r.buffered(), 0, "input after an error is dropped, not held");
+}
+
 fn encode(
     version: Version,
     head: bool,
