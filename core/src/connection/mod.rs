@@ -388,6 +388,12 @@ impl Connection {
         matches!(self.phase, Phase::Closed)
     }
 
+    /// Bytes queued for the client and not yet written (for memory accounting and tests).
+    #[must_use]
+    pub fn client_backlog(&self) -> usize {
+        self.out.len()
+    }
+
     // ---- the request cycle ------------------------------------------------------------
 
     /// Runs the request cycle as far as the buffered input and the write queue allow.
