@@ -396,8 +396,15 @@ impl Connection {
 
     // ---- the request cycle ------------------------------------------------------------
 
-    /// Runs the request cycle as far as the buffered input and the write queue allow.
+    /// Runs the request cycle as far as the buffered input and the write queue allow, then
+    /// starts the write-stall clock if output waits (on every way out: an answer that
+    /// finished inside the cycle must not leave its bytes waiting with no timer).
     fn advance(&mut self, now: Instant) {
+        self.run_cycle(now);
+        self.note_output(now);
+    }
+
+    fn run_cycle(&mut self, now: Instant) {
         loop {
             match &mut self.phase {
                 Phase::AwaitingHead { .. } => {
