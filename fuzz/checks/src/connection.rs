@@ -14,7 +14,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use switchback_core::config::load_str;
+use switchback_core::config::{load_str, Config};
 use switchback_core::connection::{Connection, ConnectionSettings, UpstreamAction, UpstreamInput};
 use switchback_core::gateway::Gateway;
 use switchback_core::server::ServerLimits;
@@ -22,7 +22,7 @@ use switchback_core::server::ServerLimits;
 use crate::response_stream::{check_responses, RequestsSeen};
 use crate::script::{Script, HEADER_SETS, STATUSES, UPSTREAM_BODIES};
 
-const CONFIG: &str = "
+const CONFIG_YAML: &str = "
 listeners:
   - type: model
     name: l
@@ -86,16 +86,12 @@ const STEPS: &[Duration] = &[
 /// The longest a connection may take to end once only time passes (timer firings).
 const MAX_TIMER_STEPS: usize = 2_000;
 
+/// A fresh gateway per input (its block table is mutable state; sharing it would make
+/// an input's outcome depend on the inputs before it).
 fn gateway() -> Arc<Gateway> {
-    static GW: OnceLock<Arc<Gateway>> = OnceLock::new();
-    let gw = GW.get_or_init(|| {
-        let config = load_str(CONFIG, &|_| None).expect("the fuzz config loads").config;
-        Arc::new(Gateway::new(config).expect("the fuzz gateway"))
-    });
-    // A fresh gateway per input would keep block state from leaking between inputs, but
-    // blocks only steer selection; sharing one keeps each input fast. The block table is
-    // the gateway's only mutable state.
-    Arc::clone(gw)
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| load_str(CONFIG_YAML, &|_| None).expect("the fuzz config loads").config);
+    Arc::new(Gateway::new(config.clone()).expect("the fuzz gateway"))
 }
 
 /// The upstream socket slot as the runtime sees it.
@@ -206,7 +202,8 @@ impl Harness {
         }
         assert!(
             self.conn.poll_timeout().is_some(),
-            "an open connection without a timer could wait forever"
+            "an open connection without a timer could wait forever: {:?}",
+            self.conn
         );
         let bound = 2 * 1024 * 1024 + 4 * self.fed;
         assert!(
