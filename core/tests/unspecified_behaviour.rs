@@ -128,3 +128,21 @@ fn a_response_body_over_the_bound_is_a_failed_attempt() {
     assert_eq!(r.headers["x-switchback-model"], S);
     assert_eq!(r.headers["x-switchback-attempts"], "2");
 }
+
+#[test]
+fn a_redirect_is_an_invalid_response_never_followed_or_passed_on() {
+    let mut s = sim(&two_providers(FAIL_OVER));
+    let redirect = FakeReply::json_with(301, &[("location", "https://elsewhere.example/v1")], "");
+    s.script(P, vec![redirect.clone()]);
+    s.script(S, vec![FakeReply::json(200, SUCCESS)]);
+    let r = s.chat(CHAT).unwrap();
+    assert_eq!(r.status, 200, "the redirect was retried elsewhere");
+    assert_eq!(r.headers["x-switchback-attempts"], "2");
+    // Without a retry left, the client gets a gateway error, not the redirect.
+    let mut s = sim(&two_providers(""));
+    s.script(P, vec![redirect]);
+    let r = s.chat(CHAT).unwrap();
+    assert_eq!(r.status, 502);
+    assert!(r.headers.get("location").is_none());
+    assert_eq!(r.json()["error"]["error_type"], "invalid_response");
+}

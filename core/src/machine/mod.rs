@@ -426,6 +426,16 @@ impl RetryMachine {
                 let raw = buf.freeze();
                 let gw = Arc::clone(&self.gw);
                 let p = gw.provider(target);
+                if (300..400).contains(&status) {
+                    // Following would send the request where the config did not say, and
+                    // passing it on would send the client there with its credentials.
+                    let detail = format!(
+                        "the upstream answered {status}, a redirect; redirects are not followed"
+                    );
+                    let failure = Failure::Transport(TransportFailure::InvalidResponse { detail });
+                    self.fail(now, failure);
+                    return;
+                }
                 if !(200..300).contains(&status) {
                     let body = match p.interface {
                         Interface::Anthropic => anthropic::translate_error(status, &raw),
