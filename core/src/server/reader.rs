@@ -161,8 +161,10 @@ impl RequestReader {
     }
 
     fn read_head(&mut self) {
+        // A head still incomplete at `max_head_bytes` can only end past the limit: refuse it
+        // now, not when a byte more arrives (the caller may stop reading at exactly that).
         if !self.try_parse {
-            if self.buf.len() > self.limits.max_head_bytes {
+            if self.buf.len() >= self.limits.max_head_bytes {
                 self.fail(HttpError::head_too_large(
                     self.limits.max_head_bytes,
                     self.limits.max_headers,
@@ -172,7 +174,7 @@ impl RequestReader {
         }
         self.try_parse = false;
         match head::parse(&self.buf, &self.limits) {
-            Ok(None) if self.buf.len() > self.limits.max_head_bytes => self.fail(
+            Ok(None) if self.buf.len() >= self.limits.max_head_bytes => self.fail(
                 HttpError::head_too_large(self.limits.max_head_bytes, self.limits.max_headers),
             ),
             Ok(None) => {}

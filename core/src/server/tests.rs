@@ -248,6 +248,27 @@ fn targets_in_absolute_and_asterisk_form() {
 }
 
 #[test]
+fn a_head_incomplete_at_exactly_the_limit_is_refused_at_once() {
+    let limits = limits();
+    for piece in [1, 4096, 16 * 1024] {
+        let mut r = RequestReader::new(limits);
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+        head.resize(limits.max_head_bytes, b'a');
+        let mut status = None;
+        for chunk in head.chunks(piece) {
+            r.push(chunk);
+            while let Some(ev) = r.poll_event() {
+                if let ReadEvent::Error(e) = ev {
+                    status = Some(e.status.as_u16());
+                }
+            }
+        }
+        // A caller that reads no more than the limit must still get its answer.
+        assert_eq!(status, Some(431), "split {piece}");
+    }
+}
+
+#[test]
 fn a_failed_reader_holds_no_further_input() {
     let mut r = RequestReader::new(limits());
     r.push(b"BAD\x00 / HTTP/1.1\r\n\r\n");
