@@ -26,7 +26,10 @@ pub fn check(data: &[u8]) {
                 assert_object(&body, "a translated response");
             }
         }
-        2 => assert_object(&translate_error(u16::from(which), input), "a translated error"),
+        2 => assert_object(
+            &translate_error(u16::from(which), input),
+            "a translated error",
+        ),
         _ => stream(input, which & 0x10 != 0),
     }
 }
@@ -55,7 +58,11 @@ fn stream(input: &[u8], include_usage: bool) {
 }
 
 fn assert_object(body: &[u8], what: &str) {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .unwrap_or_else(|e| panic!("{what} is not JSON ({e}): {:?}", String::from_utf8_lossy(body)));
+    let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_else(|e| {
+        panic!(
+            "{what} is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(body)
+        )
+    });
     assert!(value.is_object(), "{what} is not a JSON object: {value}");
 }

@@ -90,7 +90,11 @@ const MAX_TIMER_STEPS: usize = 2_000;
 /// an input's outcome depend on the inputs before it).
 fn gateway() -> Arc<Gateway> {
     static CONFIG: OnceLock<Config> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| load_str(CONFIG_YAML, &|_| None).expect("the fuzz config loads").config);
+    let config = CONFIG.get_or_init(|| {
+        load_str(CONFIG_YAML, &|_| None)
+            .expect("the fuzz config loads")
+            .config
+    });
     Arc::new(Gateway::new(config.clone()).expect("the fuzz gateway"))
 }
 
@@ -176,7 +180,11 @@ impl Harness {
                 }
             }
             if let Some(b) = self.conn.poll_upstream_transmit() {
-                assert_eq!(self.slot, Slot::Open, "upstream bytes to write without a connection");
+                assert_eq!(
+                    self.slot,
+                    Slot::Open,
+                    "upstream bytes to write without a connection"
+                );
                 let n = b.len();
                 self.conn.handle_upstream_written(self.now, n);
                 any = n > 0 || any;
@@ -195,7 +203,10 @@ impl Harness {
 
     fn check_open_state(&self) {
         if self.conn.is_closed() {
-            assert!(self.conn.poll_client_transmit().is_none(), "closed but bytes to write");
+            assert!(
+                self.conn.poll_client_transmit().is_none(),
+                "closed but bytes to write"
+            );
             assert!(!self.conn.wants_client_read(), "closed but reading");
             assert!(self.conn.poll_timeout().is_none(), "closed but a timer");
             return;
@@ -235,7 +246,11 @@ impl Harness {
         self.next_id += 1;
         let id = format!("x-request-id: fz-{}\r\n", self.next_id);
         let chunked = format!("{:x}\r\n{CHAT}\r\n0\r\n\r\n", CHAT.len());
-        let body = if template.ends_with("{stream}") { STREAM } else { CHAT };
+        let body = if template.ends_with("{stream}") {
+            STREAM
+        } else {
+            CHAT
+        };
         template
             .replace("{len}", &body.len().to_string())
             .replace("{id}", &id)
@@ -250,7 +265,11 @@ impl Harness {
         match s.below(10) {
             0 | 1 => {
                 let req = self.canned_request(s);
-                let cut = if s.byte() % 4 == 0 { s.below(req.len() + 1) } else { req.len() };
+                let cut = if s.byte() % 4 == 0 {
+                    s.below(req.len() + 1)
+                } else {
+                    req.len()
+                };
                 self.client_input(&req[..cut]);
                 let rest = req[cut..].to_vec();
                 self.client_input(&rest);
@@ -262,9 +281,9 @@ impl Harness {
             3 | 4 | 5 => self.upstream_step(s),
             6 | 7 => {
                 let d = if s.byte() % 2 == 0 {
-                    self.conn.poll_timeout().map_or(Duration::ZERO, |t| {
-                        t.saturating_duration_since(self.now)
-                    })
+                    self.conn
+                        .poll_timeout()
+                        .map_or(Duration::ZERO, |t| t.saturating_duration_since(self.now))
                 } else {
                     *s.pick(STEPS)
                 };
@@ -373,15 +392,20 @@ impl Harness {
 
     /// Closed means closed: nothing that arrives after the end changes anything.
     fn poke_closed(&mut self) {
-        self.conn.handle_client_input(self.now, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        self.conn.handle_upstream(self.now, UpstreamInput::Data(b"HTTP/1.1 200 OK\r\n\r\n"));
+        self.conn
+            .handle_client_input(self.now, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        self.conn
+            .handle_upstream(self.now, UpstreamInput::Data(b"HTTP/1.1 200 OK\r\n\r\n"));
         self.conn.handle_upstream(self.now, UpstreamInput::Eof);
         self.now += Duration::from_secs(60);
         self.conn.handle_timeout(self.now);
         self.conn.handle_drain(self.now, self.now);
         self.conn.handle_client_eof(self.now);
         assert!(self.conn.is_closed(), "a closed connection reopened");
-        assert!(self.conn.poll_upstream_transmit().is_none(), "closed but writing upstream");
+        assert!(
+            self.conn.poll_upstream_transmit().is_none(),
+            "closed but writing upstream"
+        );
         self.check_open_state();
     }
 }
@@ -407,11 +431,21 @@ fn upstream_response(s: &mut Script<'_>) -> Vec<u8> {
             }
             out.push_str("0\r\n\r\n");
         }
-        2 => out = format!("{}\r\n\r\n{body}", out.replacen("HTTP/1.1", "HTTP/1.0", 1).trim_end()),
-        _ => out.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len() + 10)),
+        2 => {
+            out = format!(
+                "{}\r\n\r\n{body}",
+                out.replacen("HTTP/1.1", "HTTP/1.0", 1).trim_end()
+            )
+        }
+        _ => out.push_str(&format!(
+            "content-length: {}\r\n\r\n{body}",
+            body.len() + 10
+        )),
     }
     if status == 100 {
-        out.push_str("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}");
+        out.push_str(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+        );
     }
     out.into_bytes()
 }
@@ -433,6 +467,10 @@ pub fn check(data: &[u8]) {
     }
     h.run_out();
     h.poke_closed();
+    if std::env::var_os("SWITCHBACK_FUZZ_DEBUG").is_some() {
+        eprintln!("client sent: {:?}", String::from_utf8_lossy(&h.sent));
+        eprintln!("client got: {:?}", String::from_utf8_lossy(&h.client));
+    }
     let seen = RequestsSeen::from_client_bytes(&h.sent);
     check_responses(&h.client, &seen, h.client_left);
 }

@@ -27,6 +27,9 @@ pub fn check(data: &[u8]) {
     let cap = Duration::from_secs(300);
     let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     if let Some(d) = switchback_core::pushback::parse_pushback(&headers, now, cap) {
-        assert!(d > Duration::ZERO && d <= cap, "pushback {d:?} outside (0, {cap:?}]");
+        assert!(
+            d > Duration::ZERO && d <= cap,
+            "pushback {d:?} outside (0, {cap:?}]"
+        );
     }
 }

@@ -141,7 +141,10 @@ fn epoch() -> Instant {
 pub fn check(data: &[u8]) {
     let first = run(data);
     let second = run(data);
-    assert_eq!(first, second, "the same seed and events gave different actions");
+    assert_eq!(
+        first, second,
+        "the same seed and events gave different actions"
+    );
 }
 
 /// One run: the machine's actions, as text with their virtual times.
@@ -236,7 +239,11 @@ impl Driver {
                 } else {
                     let piece = s.pick(UPSTREAM_BODIES).as_bytes();
                     let cut = s.below(piece.len() + 1);
-                    Bytes::copy_from_slice(if s.byte() % 2 == 0 { piece } else { &piece[..cut] })
+                    Bytes::copy_from_slice(if s.byte() % 2 == 0 {
+                        piece
+                    } else {
+                        &piece[..cut]
+                    })
                 };
                 Event::UpstreamData { attempt, data }
             }
@@ -274,7 +281,8 @@ impl Driver {
     fn drain(&mut self, cause: &str) {
         while let Some(action) = self.m.poll_action() {
             let at = self.now.duration_since(epoch()).as_millis();
-            self.log.push(format!("{at} {cause} -> {}", describe(&action)));
+            self.log
+                .push(format!("{at} {cause} -> {}", describe(&action)));
             assert!(!self.finished, "an action after Finish: {action:?}");
             if self.streaming {
                 assert!(
@@ -285,7 +293,10 @@ impl Driver {
             match action {
                 Action::Send { attempt, model, .. } => self.on_send(attempt, &model),
                 Action::Cancel { attempt } => {
-                    assert!(self.sent.contains(&attempt), "Cancel of {attempt}, never sent");
+                    assert!(
+                        self.sent.contains(&attempt),
+                        "Cancel of {attempt}, never sent"
+                    );
                 }
                 Action::Respond(_) => {
                     assert!(!self.responded, "a second response");
@@ -300,7 +311,11 @@ impl Driver {
                 Action::Finish(_) => self.finished = true,
             }
         }
-        assert_eq!(self.m.is_finished(), self.finished, "is_finished disagrees with Finish");
+        assert_eq!(
+            self.m.is_finished(),
+            self.finished,
+            "is_finished disagrees with Finish"
+        );
     }
 
     fn on_send(&mut self, attempt: AttemptId, model: &str) {
@@ -332,7 +347,10 @@ impl Driver {
             return;
         }
         let t = self.m.poll_timeout();
-        assert!(t.is_some(), "an unfinished machine without a timer waits forever");
+        assert!(
+            t.is_some(),
+            "an unfinished machine without a timer waits forever"
+        );
         if let Some(t) = t {
             assert!(t <= self.deadline, "a timer past the deadline");
         }

@@ -68,15 +68,23 @@ pub(crate) const UPSTREAM_BODIES: &[&str] = &[
 ];
 
 /// Statuses an upstream answers with.
-pub(crate) const STATUSES: &[u16] = &[200, 200, 200, 429, 500, 502, 503, 504, 529, 400, 404, 408, 204, 301, 100];
+pub(crate) const STATUSES: &[u16] = &[
+    200, 200, 200, 429, 500, 502, 503, 504, 529, 400, 404, 408, 204, 301, 100,
+];
 
 /// Response header sets: content types and pushback.
 pub(crate) const HEADER_SETS: &[&[(&str, &str)]] = &[
     &[("content-type", "application/json")],
     &[("content-type", "text/event-stream")],
     &[("content-type", "application/json"), ("retry-after", "2")],
-    &[("content-type", "application/json"), ("retry-after-ms", "150")],
-    &[("content-type", "application/json"), ("retry-after", "100000")],
+    &[
+        ("content-type", "application/json"),
+        ("retry-after-ms", "150"),
+    ],
+    &[
+        ("content-type", "application/json"),
+        ("retry-after", "100000"),
+    ],
     &[("content-type", "text/html")],
     &[],
 ];

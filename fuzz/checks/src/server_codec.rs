@@ -38,7 +38,10 @@ pub fn check(data: &[u8]) {
 #[derive(Debug)]
 enum Expect {
     Head,
-    Body { framing: BodyFraming, read: u64 },
+    Body {
+        framing: BodyFraming,
+        read: u64,
+    },
     /// `End` seen; `next_request` not called yet.
     Between,
     Failed,
@@ -47,7 +50,10 @@ enum Expect {
 fn drain(reader: &mut RequestReader, state: &mut Expect, limits: &ServerLimits, hold: bool) {
     loop {
         if matches!(state, Expect::Between) {
-            assert!(reader.is_complete(), "End seen but the reader is not complete");
+            assert!(
+                reader.is_complete(),
+                "End seen but the reader is not complete"
+            );
             if hold {
                 return;
             }
@@ -59,7 +65,11 @@ fn drain(reader: &mut RequestReader, state: &mut Expect, limits: &ServerLimits, 
             (Expect::Failed, ev) => panic!("an event after Error: {ev:?}"),
             (Expect::Between, ev) => panic!("an event before next_request: {ev:?}"),
             (Expect::Head, ReadEvent::Head(h)) => {
-                assert!(h.target.starts_with('/') || h.target == "*", "target {:?}", h.target);
+                assert!(
+                    h.target.starts_with('/') || h.target == "*",
+                    "target {:?}",
+                    h.target
+                );
                 Expect::Body {
                     framing: h.framing,
                     read: 0,
@@ -70,11 +80,17 @@ fn drain(reader: &mut RequestReader, state: &mut Expect, limits: &ServerLimits, 
             (Expect::Body { framing, read }, ReadEvent::Body(b)) => {
                 assert!(!b.is_empty(), "an empty Body event");
                 let read = read + b.len() as u64;
-                assert!(read <= limits.max_body_bytes as u64, "a body past the limit: {read}");
+                assert!(
+                    read <= limits.max_body_bytes as u64,
+                    "a body past the limit: {read}"
+                );
                 if let BodyFraming::Length(n) = framing {
                     assert!(read <= n, "{read} body bytes for Content-Length {n}");
                 }
-                assert!(framing != BodyFraming::None, "body bytes for a bodiless request");
+                assert!(
+                    framing != BodyFraming::None,
+                    "body bytes for a bodiless request"
+                );
                 Expect::Body { framing, read }
             }
             (Expect::Body { framing, read }, ReadEvent::End) => {
