@@ -595,9 +595,13 @@ fn an_answer_the_client_never_reads_is_bounded_by_the_write_timeout() {
         w.conn.handle_upstream_written(w.now, n);
     }
     // The answer completes inside one input; the client reads none of it.
-    w.conn.handle_upstream(w.now, UpstreamInput::Data(&ok_response()));
+    w.conn
+        .handle_upstream(w.now, UpstreamInput::Data(&ok_response()));
     assert!(w.conn.poll_client_transmit().is_some());
-    let at = w.conn.poll_timeout().expect("a timer while the answer waits unread");
+    let at = w
+        .conn
+        .poll_timeout()
+        .expect("a timer while the answer waits unread");
     assert!(at <= w.now + Duration::from_secs(3), "{:?}", at - w.now);
     w.now = at;
     w.conn.handle_timeout(w.now);
