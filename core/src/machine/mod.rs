@@ -262,6 +262,14 @@ impl RetryMachine {
             }
         }
         match &self.state {
+            // A wake-up so late that the deadline passed during the wait: no attempt may
+            // start past it (spec §4.7), so the request ends as timed out.
+            State::BackingOff { .. } if now >= self.deadline => {
+                let after = self.deadline.saturating_duration_since(self.started_at);
+                let failure = Failure::Transport(TransportFailure::Timeout { after });
+                let resp = report::exhausted(&self.records, Some(&failure), Default::default());
+                self.respond(resp, Outcome::Failed);
+            }
             State::BackingOff { until, target } if *until <= now => {
                 let target = *target;
                 self.send(now, target);

@@ -326,7 +326,12 @@ impl Driver {
             self.sends,
             self.max_sends - 1
         );
-        assert!(self.now < self.deadline, "a Send at or past the deadline");
+        assert!(
+            self.now < self.deadline,
+            "a Send at or past the deadline; the run so far:\n{}\n{:?}",
+            self.log.join("\n"),
+            self.m
+        );
         assert!(
             self.sent.last().is_none_or(|last| *last < attempt),
             "attempt ids not increasing"
