@@ -245,6 +245,20 @@ fn targets_in_absolute_and_asterisk_form() {
         error_status(b"CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n"),
         400
     );
+    let h = head_of(b"GET http://gw.example?x=1 HTTP/1.1\r\nHost: gw.example\r\n\r\n").unwrap();
+    assert_eq!(h.target, "/?x=1", "an empty path is /");
+}
+
+#[test]
+fn targets_that_are_not_uris_are_refused() {
+    for bad in [
+        &b"GET /v1/models?x=\"1\" HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"GET http://h\"x/p HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET http:///p HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET , HTTP/1.1\r\nHost: x\r\n\r\n",
+    ] {
+        assert_eq!(error_status(bad), 400, "{:?}", String::from_utf8_lossy(bad));
+    }
 }
 
 #[test]
