@@ -52,16 +52,20 @@ fn switchback(input: &[u8]) -> Outcome {
     reader.push(input);
     let mut requests: Vec<Parsed> = Vec::new();
     let mut refused = false;
+    let mut keep_alive = true;
     while let Some(ev) = reader.poll_event() {
         match ev {
-            ReadEvent::Head(h) => requests.push(Parsed {
-                method: h.method.clone(),
-                target: h.target.clone(),
-                version: h.version,
-                headers: headers_of(&h.headers),
-                body: Vec::new(),
-                complete: false,
-            }),
+            ReadEvent::Head(h) => {
+                keep_alive = h.keep_alive;
+                requests.push(Parsed {
+                    method: h.method.clone(),
+                    target: h.target.clone(),
+                    version: h.version,
+                    headers: headers_of(&h.headers),
+                    body: Vec::new(),
+                    complete: false,
+                });
+            }
             ReadEvent::Body(b) => {
                 if let Some(r) = requests.last_mut() {
                     r.body.extend_from_slice(&b);
@@ -70,6 +74,10 @@ fn switchback(input: &[u8]) -> Outcome {
             ReadEvent::End => {
                 if let Some(r) = requests.last_mut() {
                     r.complete = true;
+                }
+                // The connection ends after a request that does not keep it alive.
+                if !keep_alive {
+                    break;
                 }
                 reader.next_request();
             }
@@ -93,16 +101,28 @@ fn hyper(input: &[u8]) -> Outcome {
     let seen: Arc<Mutex<Vec<Parsed>>> = Arc::default();
     let input = input.to_vec();
     let record = Arc::clone(&seen);
+    let body_refused: Arc<Mutex<bool>> = Arc::default();
+    let body_flag = Arc::clone(&body_refused);
     let refused = runtime.block_on(async move {
         let (mut client, server) = tokio::io::duplex(4 << 20);
         let service = service_fn(move |req: Request<Incoming>| {
             let record = Arc::clone(&record);
+            let body_refused = Arc::clone(&body_flag);
             async move {
                 let (parts, body) = req.into_parts();
-                let target = parts
-                    .uri
-                    .path_and_query()
-                    .map_or_else(|| parts.uri.to_string(), |p| p.as_str().to_owned());
+                // An absolute-form target with an empty path is `/` (RFC 9112 §3.2.2),
+                // which hyper leaves to the application.
+                // A scheme other than http(s), or an empty host (RFC 9110 §4.2.1: to be
+                // rejected), is kept whole: it names no origin form.
+                let foreign = parts.uri.scheme_str().is_some_and(|s| {
+                    !s.eq_ignore_ascii_case("http") && !s.eq_ignore_ascii_case("https")
+                }) || parts.uri.authority().is_some_and(|a| a.host().is_empty());
+                let target = match parts.uri.path_and_query().map(|p| p.as_str()) {
+                    _ if foreign => parts.uri.to_string(),
+                    Some(p) if p.starts_with('?') => format!("/{p}"),
+                    Some(p) => p.to_owned(),
+                    None => parts.uri.to_string(),
+                };
                 let mut parsed = Parsed {
                     method: parts.method,
                     target,
@@ -124,7 +144,14 @@ fn hyper(input: &[u8]) -> Outcome {
                                 parsed.body.extend_from_slice(data);
                             }
                         }
-                        Some(Err(_)) => break,
+                        // A body hyper cannot decode is a refusal (input that ran out
+                        // is not).
+                        Some(Err(e)) => {
+                            if !e.is_incomplete_message() && !ran_out(&e) {
+                                *body_refused.lock().expect("lock") = true;
+                            }
+                            break;
+                        }
                         None => {
                             parsed.complete = true;
                             break;
@@ -145,16 +172,33 @@ fn hyper(input: &[u8]) -> Outcome {
         let _ = client.read_to_end(&mut sink).await;
         match server.await {
             Ok(Ok(())) => false,
-            Ok(Err(e)) => e.is_parse() || e.is_parse_status() || e.is_parse_too_large(),
+            // Anything but input that simply ran out is a refusal (a head or a chunked
+            // body hyper cannot read).
+            Ok(Err(e)) => !e.is_incomplete_message(),
             Err(_) => true,
         }
     });
+    let refused = refused || *body_refused.lock().expect("lock");
     let mut requests = seen.lock().expect("lock").clone();
     // A request whose body did not arrive whole, then refused, is dropped as above.
     if refused && requests.last().is_some_and(|r| !r.complete) {
         requests.pop();
     }
     Outcome { requests, refused }
+}
+
+/// Whether a hyper body error is the input running out (an unexpected EOF), not a refusal.
+fn ran_out(e: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// What a case expects of the two parsers.
@@ -273,7 +317,27 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, Expect)> {
         (
             "bare LF in chunked framing",
             v("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\n0\n\n"),
-            SwitchbackRefuses("RFC 9112 §7.1: chunk lines end in CRLF; a lenient decoder is a smuggling vector against a strict proxy in front"),
+            Same,
+        ),
+        (
+            "a control byte in a chunk extension",
+            v("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;\u{1}x\r\nabc\r\n0\r\n\r\n"),
+            SwitchbackRefuses("RFC 9112 §7.1.1: an extension is tokens and quoted strings; control bytes in framing are refused, not skipped"),
+        ),
+        (
+            "a target in no request-target form",
+            v("GET , HTTP/1.1\r\nHost: a\r\n\r\n"),
+            SwitchbackRefuses("RFC 9112 §3.2: origin, absolute, authority (CONNECT) or asterisk form; anything else is a 400"),
+        ),
+        (
+            "a quote in the target",
+            v("GET /v1/models?x=\"1\" HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Same,
+        ),
+        (
+            "an absolute-form target with an empty path",
+            v("GET http://h.example?x=1 HTTP/1.1\r\nHost: h.example\r\n\r\n"),
+            Same,
         ),
         (
             "an empty Host",
@@ -399,5 +463,62 @@ proptest! {
         let ours = switchback(&bytes);
         let theirs = hyper(&bytes);
         prop_assert_eq!(ours, theirs);
+    }
+}
+
+/// Whether `ours` differs from `theirs` only as docs/runtimes.md says switchback may: it
+/// refuses a request hyper served (the requests before it agree), and that request lacks
+/// exactly one `Host` on HTTP/1.1, carries both `Content-Length` and `Transfer-Encoding`,
+/// is chunked (switchback allows no control bytes in chunk extensions), or has a target in
+/// no request-target form; or it keeps repeated fields hyper folds.
+fn documented_difference(ours: &Outcome, theirs: &Outcome) -> bool {
+    if folded(ours.clone()) == *theirs {
+        return true;
+    }
+    let n = ours.requests.len();
+    if !ours.refused || theirs.requests.len() <= n || ours.requests[..] != theirs.requests[..n] {
+        return false;
+    }
+    let refused = &theirs.requests[n];
+    let count = |name: &str| refused.headers.iter().filter(|(k, _)| k == name).count();
+    let chunked = refused
+        .headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case(b"chunked"));
+    (refused.version == Version::HTTP_11 && count("host") != 1)
+        || (count("content-length") > 0 && count("transfer-encoding") > 0)
+        || chunked
+        || !(refused.target.starts_with('/') || refused.target == "*")
+}
+
+/// Bytes that break HTTP framing in interesting ways.
+const MUTATIONS: &[u8] = &[
+    b'\r', b'\n', b' ', b':', b';', b'0', b'a', b',', b'\t', 0, 0x7f, 0x80, b'-', b'"',
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// Valid streams with one or two bytes replaced: both parsers read the same requests
+    /// and refuse at the same point, or differ only as documented.
+    #[test]
+    fn mutated_request_streams_parse_alike_or_as_documented(
+        req in request(),
+        mutations in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(MUTATIONS)), 1..3),
+    ) {
+        let mut bytes = req;
+        for (at, b) in mutations {
+            let at = at.index(bytes.len());
+            bytes[at] = b;
+        }
+        let ours = switchback(&bytes);
+        let theirs = hyper(&bytes);
+        prop_assert!(
+            ours == theirs || documented_difference(&ours, &theirs),
+            "{:?}\n  switchback {:?}\n  hyper {:?}",
+            String::from_utf8_lossy(&bytes),
+            ours,
+            theirs
+        );
     }
 }
