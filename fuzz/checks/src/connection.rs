@@ -242,7 +242,7 @@ impl Harness {
     }
 
     fn canned_request(&mut self, s: &mut Script<'_>) -> Vec<u8> {
-        let template = *s.pick(REQUESTS);
+        let template = s.pick(REQUESTS);
         self.next_id += 1;
         let id = format!("x-request-id: fz-{}\r\n", self.next_id);
         let chunked = format!("{:x}\r\n{CHAT}\r\n0\r\n\r\n", CHAT.len());
@@ -278,14 +278,14 @@ impl Harness {
                 let raw = s.bytes(256);
                 self.client_input(raw);
             }
-            3 | 4 | 5 => self.upstream_step(s),
+            3..=5 => self.upstream_step(s),
             6 | 7 => {
                 let d = if s.byte() % 2 == 0 {
                     self.conn
                         .poll_timeout()
                         .map_or(Duration::ZERO, |t| t.saturating_duration_since(self.now))
                 } else {
-                    *s.pick(STEPS)
+                    s.pick(STEPS)
                 };
                 self.now += d;
                 self.conn.handle_timeout(self.now);
@@ -300,14 +300,14 @@ impl Harness {
                     self.conn.handle_client_error(self.now);
                 }
                 _ => {
-                    let d = *s.pick(STEPS);
+                    let d = s.pick(STEPS);
                     self.conn.handle_drain(self.now, self.now + d);
                 }
             },
             _ => {
                 // The client stops reading for a while.
                 self.client_left = true;
-                self.now += *s.pick(STEPS);
+                self.now += s.pick(STEPS);
                 self.conn.handle_timeout(self.now);
                 self.flush(false);
                 return;
@@ -412,11 +412,12 @@ impl Harness {
 
 /// A response an upstream might send, framed one of several ways.
 fn upstream_response(s: &mut Script<'_>) -> Vec<u8> {
-    let status = *s.pick(STATUSES);
-    let headers = *s.pick(HEADER_SETS);
+    let status = s.pick(STATUSES);
+    let headers = s.pick(HEADER_SETS);
     let mut body = String::new();
     for _ in 0..s.below(4) {
-        body.push_str(*s.pick(UPSTREAM_BODIES));
+        let piece = s.pick(UPSTREAM_BODIES);
+        body.push_str(piece);
     }
     let mut out = format!("HTTP/1.1 {status} X\r\n");
     for (k, v) in headers {

@@ -152,7 +152,7 @@ fn run(data: &[u8]) -> Vec<String> {
     let mut s = Script::new(data);
     let (config, granted) = &configs()[s.below(2)];
     let gw = Arc::new(Gateway::new(config.clone()).expect("fuzz gateway"));
-    let body = *s.pick(BODIES);
+    let body = s.pick(BODIES);
     let start = epoch();
     let timeout = config.listeners[0].timeout;
     let ctx = RequestContext {
@@ -223,16 +223,20 @@ impl Driver {
                         .poll_timeout()
                         .map_or(Duration::ZERO, |t| t.saturating_duration_since(self.now))
                 } else {
-                    *s.pick(STEPS)
+                    s.pick(STEPS)
                 };
                 self.now += step;
                 Event::Timer
             }
-            3..=5 => Event::UpstreamHead {
-                attempt,
-                status: *s.pick(STATUSES),
-                headers: headers(*s.pick(HEADER_SETS)),
-            },
+            3..=5 => {
+                let status = s.pick(STATUSES);
+                let set = s.pick(HEADER_SETS);
+                Event::UpstreamHead {
+                    attempt,
+                    status,
+                    headers: headers(set),
+                }
+            }
             6..=9 => {
                 let data = if s.byte() % 4 == 0 {
                     Bytes::copy_from_slice(s.bytes(64))

@@ -45,8 +45,8 @@ impl<'a> Script<'a> {
     }
 
     /// One of `items`.
-    pub(crate) fn pick<'b, T>(&mut self, items: &'b [T]) -> &'b T {
-        &items[self.below(items.len())]
+    pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
     }
 }
 
