@@ -214,3 +214,47 @@ fn a_wait_woken_past_the_deadline_ends_the_request_without_an_attempt() {
     assert_eq!(r.status.as_u16(), 504);
     assert!(m.is_finished());
 }
+
+#[test]
+fn after_commit_only_forward_and_finish_follow_even_when_the_stream_fails() {
+    use http::{HeaderMap, Method};
+    use switchback_core::machine::Action;
+
+    let stream =
+        r#"{"model":"openai/gpt-4o","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#;
+    let content = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n";
+    for (ending, leave) in [
+        (Ending::Cut, None),
+        (Ending::Stall, None),
+        (Ending::Stall, Some(Duration::from_millis(50))),
+    ] {
+        let mut s = sim(&two_providers(FAIL_OVER));
+        s.script(
+            P,
+            vec![FakeReply::sse(&[content], Duration::ZERO, ending.clone())],
+        );
+        let r = s
+            .request(
+                Method::POST,
+                "/v1/chat/completions",
+                HeaderMap::new(),
+                stream,
+                leave,
+            )
+            .unwrap();
+        let after: Vec<&Action> = r
+            .trace
+            .iter()
+            .map(|(_, a)| a)
+            .skip_while(|a| !matches!(a, Action::StartStream { .. }))
+            .skip(1)
+            .collect();
+        assert!(
+            after
+                .iter()
+                .all(|a| matches!(a, Action::Forward(_) | Action::Finish(_))),
+            "{ending:?} {leave:?}: {after:?}"
+        );
+        assert!(matches!(after.last(), Some(Action::Finish(_))));
+    }
+}

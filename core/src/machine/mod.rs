@@ -301,10 +301,7 @@ impl RetryMachine {
     }
 
     fn on_client_gone(&mut self) {
-        if let State::InFlight(a) = &self.state {
-            self.actions.push_back(Action::Cancel { attempt: a.id });
-        }
-        self.mock_steps.clear();
+        self.cancel_current();
         let status = self.client_status.map_or(0, |s| s.as_u16());
         self.finish(Outcome::Cancelled, status);
     }
@@ -512,10 +509,13 @@ impl RetryMachine {
         self.fail(now, Failure::Transport(failure));
     }
 
-    /// Emits `Cancel` for the in-flight attempt, if any.
+    /// Emits `Cancel` for the in-flight attempt, if any, unless a stream was started: after
+    /// commit nothing but `Forward` and `Finish` follows, and `Finish` drops the attempt.
     fn cancel_current(&mut self) {
         if let State::InFlight(a) = &self.state {
-            self.actions.push_back(Action::Cancel { attempt: a.id });
+            if self.client_status.is_none() {
+                self.actions.push_back(Action::Cancel { attempt: a.id });
+            }
         }
         self.mock_steps.clear();
     }
