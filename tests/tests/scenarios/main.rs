@@ -43,10 +43,10 @@ use faults::{
 };
 use http::{
     http_529_passes_through, http_body_idle_timeout_408, http_cl_and_te_400_and_close,
-    http_drain_cuts_stream_with_gateway_shutdown, http_early_upstream_answer_413,
-    http_graceful_shutdown_finishes_in_flight, http_http10_client_framing,
-    http_listener_port_in_use_names_the_address, http_mock_provider_answers,
-    http_oversized_head_431, http_pipelined_requests_in_order,
+    http_close_reaches_the_client_at_once, http_drain_cuts_stream_with_gateway_shutdown,
+    http_early_upstream_answer_413, http_graceful_shutdown_finishes_in_flight,
+    http_http10_client_framing, http_listener_port_in_use_names_the_address,
+    http_mock_provider_answers, http_oversized_head_431, http_pipelined_requests_in_order,
     http_stale_pooled_connection_resent_once,
 };
 use limits::{
@@ -169,4 +169,5 @@ scenarios! {
     http_graceful_shutdown_finishes_in_flight,
     http_mock_provider_answers,
     http_listener_port_in_use_names_the_address,
+    http_close_reaches_the_client_at_once,
 }
