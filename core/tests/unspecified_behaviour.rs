@@ -128,3 +128,133 @@ fn a_response_body_over_the_bound_is_a_failed_attempt() {
     assert_eq!(r.headers["x-switchback-model"], S);
     assert_eq!(r.headers["x-switchback-attempts"], "2");
 }
+
+#[test]
+fn a_redirect_is_an_invalid_response_never_followed_or_passed_on() {
+    let mut s = sim(&two_providers(FAIL_OVER));
+    let redirect = FakeReply::json_with(301, &[("location", "https://elsewhere.example/v1")], "");
+    s.script(P, vec![redirect.clone()]);
+    s.script(S, vec![FakeReply::json(200, SUCCESS)]);
+    let r = s.chat(CHAT).unwrap();
+    assert_eq!(r.status, 200, "the redirect was retried elsewhere");
+    assert_eq!(r.headers["x-switchback-attempts"], "2");
+    // Without a retry left, the client gets a gateway error, not the redirect.
+    let mut s = sim(&two_providers(""));
+    s.script(P, vec![redirect]);
+    let r = s.chat(CHAT).unwrap();
+    assert_eq!(r.status, 502);
+    assert!(r.headers.get("location").is_none());
+    assert_eq!(r.json()["error"]["error_type"], "invalid_response");
+}
+
+#[test]
+fn a_wait_woken_past_the_deadline_ends_the_request_without_an_attempt() {
+    use std::sync::Arc;
+    use std::time::UNIX_EPOCH;
+
+    use http::{HeaderMap, HeaderValue, Method};
+    use switchback_core::gateway::{ClientRequest, Gateway, Reply, RequestContext};
+    use switchback_core::machine::{Action, AttemptId, Event};
+
+    let policy = "    retry_policy:\n      on_status_codes:\n        - codes: [429]\n          strategy: same_model\n          max_attempts: 2\n";
+    let yaml = two_providers(policy).replace("port: 12000", "port: 12000\n    timeout: 10s");
+    let config = switchback_core::config::load_str(&yaml, &|_| None)
+        .unwrap()
+        .config;
+    let gw = Arc::new(Gateway::new(config).unwrap());
+    let start = common::epoch();
+    let ctx = RequestContext {
+        now: start,
+        wall: UNIX_EPOCH,
+        timeout: Duration::from_secs(10),
+        random: 1,
+    };
+    let req = ClientRequest {
+        method: Method::POST,
+        path: "/v1/chat/completions".into(),
+        headers: HeaderMap::new(),
+        body: Bytes::from_static(CHAT.as_bytes()),
+    };
+    let Reply::Chat(mut m) = gw.handle(req, ctx) else {
+        panic!("not a chat")
+    };
+    m.handle(start, Event::Start);
+    while m.poll_action().is_some() {}
+    let mut headers = HeaderMap::new();
+    headers.insert("retry-after", HeaderValue::from_static("2"));
+    let at = start + Duration::from_secs(5);
+    m.handle(
+        at,
+        Event::UpstreamHead {
+            attempt: AttemptId(0),
+            status: 429,
+            headers,
+        },
+    );
+    m.handle(
+        at,
+        Event::UpstreamEnd {
+            attempt: AttemptId(0),
+        },
+    );
+    while m.poll_action().is_some() {}
+    assert!(m
+        .poll_timeout()
+        .is_some_and(|t| t < start + Duration::from_secs(10)));
+    // The runtime wakes the wait up only after the deadline (a stalled machine).
+    m.handle(start + Duration::from_secs(12), Event::Timer);
+    let actions: Vec<Action> = std::iter::from_fn(|| m.poll_action()).collect();
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Send { .. })),
+        "an attempt past the deadline: {actions:?}"
+    );
+    let Some(Action::Respond(r)) = actions.first() else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(r.status.as_u16(), 504);
+    assert!(m.is_finished());
+}
+
+#[test]
+fn after_commit_only_forward_and_finish_follow_even_when_the_stream_fails() {
+    use http::{HeaderMap, Method};
+    use switchback_core::machine::Action;
+
+    let stream =
+        r#"{"model":"openai/gpt-4o","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#;
+    let content = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n";
+    for (ending, leave) in [
+        (Ending::Cut, None),
+        (Ending::Stall, None),
+        (Ending::Stall, Some(Duration::from_millis(50))),
+    ] {
+        let mut s = sim(&two_providers(FAIL_OVER));
+        s.script(
+            P,
+            vec![FakeReply::sse(&[content], Duration::ZERO, ending.clone())],
+        );
+        let r = s
+            .request(
+                Method::POST,
+                "/v1/chat/completions",
+                HeaderMap::new(),
+                stream,
+                leave,
+            )
+            .unwrap();
+        let after: Vec<&Action> = r
+            .trace
+            .iter()
+            .map(|(_, a)| a)
+            .skip_while(|a| !matches!(a, Action::StartStream { .. }))
+            .skip(1)
+            .collect();
+        assert!(
+            after
+                .iter()
+                .all(|a| matches!(a, Action::Forward(_) | Action::Finish(_))),
+            "{ending:?} {leave:?}: {after:?}"
+        );
+        assert!(matches!(after.last(), Some(Action::Finish(_))));
+    }
+}

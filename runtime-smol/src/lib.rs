@@ -85,14 +85,18 @@ impl Runtime for Smol {
 pub struct SmolListener(Async<TcpListener>);
 
 impl Listener for SmolListener {
-    type Client = Stream<Async<TcpStream>>;
+    /// async-net's stream, not a bare `Async<TcpStream>`: async-io's `poll_close` only
+    /// flushes, while async-net's shuts the write side down, which is how a client learns
+    /// that a `Connection: close` response (or an HTTP/1.0 body) has ended.
+    type Client = Stream<smol::net::TcpStream>;
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Client>> {
         loop {
             match self.0.get_ref().accept() {
                 Ok((stream, _)) => {
                     stream.set_nodelay(true)?;
-                    return Poll::Ready(Async::new(stream).map(Stream));
+                    let stream = Async::new(stream)?;
+                    return Poll::Ready(Ok(Stream(smol::net::TcpStream::from(stream))));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if self.0.poll_readable(cx)?.is_pending() {

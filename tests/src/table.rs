@@ -56,6 +56,17 @@ impl std::fmt::Debug for Gw {
     }
 }
 
+impl Gw {
+    /// Stops the gateway gracefully (spec §8) and returns once it has stopped: in-flight
+    /// requests finish within the drain timeout, streams still open then end with the
+    /// in-band error event.
+    pub fn shutdown(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown();
+        }
+    }
+}
+
 impl Drop for Gw {
     fn drop(&mut self) {
         if let Some(r) = self.running.take() {

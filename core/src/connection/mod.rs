@@ -391,10 +391,23 @@ impl Connection {
         matches!(self.phase, Phase::Closed)
     }
 
+    /// Bytes queued for the client and not yet written (for memory accounting and tests).
+    #[must_use]
+    pub fn client_backlog(&self) -> usize {
+        self.out.len()
+    }
+
     // ---- the request cycle ------------------------------------------------------------
 
-    /// Runs the request cycle as far as the buffered input and the write queue allow.
+    /// Runs the request cycle as far as the buffered input and the write queue allow, then
+    /// starts the write-stall clock if output waits (on every way out: an answer that
+    /// finished inside the cycle must not leave its bytes waiting with no timer).
     fn advance(&mut self, now: Instant) {
+        self.run_cycle(now);
+        self.note_output(now);
+    }
+
+    fn run_cycle(&mut self, now: Instant) {
         loop {
             match &mut self.phase {
                 Phase::AwaitingHead { .. } => {

@@ -580,6 +580,35 @@ fn a_client_that_stops_reading_is_taken_for_gone() {
 }
 
 #[test]
+fn an_answer_the_client_never_reads_is_bounded_by_the_write_timeout() {
+    let limits = ServerLimits {
+        body_idle_timeout: Duration::from_secs(3),
+        ..ServerLimits::default()
+    };
+    let mut w = Wire::with_limits(CONFIG, limits);
+    w.conn.handle_client_input(w.now, &post(CHAT));
+    let _ = w.conn.poll_upstream_action();
+    w.conn
+        .handle_upstream(w.now, UpstreamInput::Opened { reused: false });
+    while let Some(b) = w.conn.poll_upstream_transmit() {
+        let n = b.len();
+        w.conn.handle_upstream_written(w.now, n);
+    }
+    // The answer completes inside one input; the client reads none of it.
+    w.conn
+        .handle_upstream(w.now, UpstreamInput::Data(&ok_response()));
+    assert!(w.conn.poll_client_transmit().is_some());
+    let at = w
+        .conn
+        .poll_timeout()
+        .expect("a timer while the answer waits unread");
+    assert!(at <= w.now + Duration::from_secs(3), "{:?}", at - w.now);
+    w.now = at;
+    w.conn.handle_timeout(w.now);
+    assert!(w.conn.is_closed());
+}
+
+#[test]
 fn a_client_that_leaves_mid_request_cancels_the_attempt() {
     let mut w = Wire::new(CONFIG);
     w.send(&post(CHAT));

@@ -279,6 +279,14 @@ impl RetryMachine {
             }
         }
         match &self.state {
+            // A wake-up so late that the deadline passed during the wait: no attempt may
+            // start past it (spec §4.7), so the request ends as timed out.
+            State::BackingOff { .. } if now >= self.deadline => {
+                let after = self.deadline.saturating_duration_since(self.started_at);
+                let failure = Failure::Transport(TransportFailure::Timeout { after });
+                let resp = report::exhausted(&self.records, Some(&failure), Default::default());
+                self.respond(resp, Outcome::Failed);
+            }
             State::BackingOff { until, target } if *until <= now => {
                 let target = *target;
                 self.send(now, target);
@@ -310,10 +318,7 @@ impl RetryMachine {
     }
 
     fn on_client_gone(&mut self) {
-        if let State::InFlight(a) = &self.state {
-            self.actions.push_back(Action::Cancel { attempt: a.id });
-        }
-        self.mock_steps.clear();
+        self.cancel_current();
         let status = self.client_status.map_or(0, |s| s.as_u16());
         self.finish(Outcome::Cancelled, status);
     }
@@ -370,10 +375,13 @@ impl RetryMachine {
         }
     }
 
-    /// Emits `Cancel` for the in-flight attempt, if any.
+    /// Emits `Cancel` for the in-flight attempt, if any, unless a stream was started: after
+    /// commit nothing but `Forward` and `Finish` follows, and `Finish` drops the attempt.
     fn cancel_current(&mut self) {
         if let State::InFlight(a) = &self.state {
-            self.actions.push_back(Action::Cancel { attempt: a.id });
+            if self.client_status.is_none() {
+                self.actions.push_back(Action::Cancel { attempt: a.id });
+            }
         }
         self.mock_steps.clear();
     }

@@ -101,6 +101,16 @@ impl RetryMachine {
                 let raw = buf.freeze();
                 let gw = Arc::clone(&self.gw);
                 let p = gw.provider(target);
+                if (300..400).contains(&status) {
+                    // Following would send the request where the config did not say, and
+                    // passing it on would send the client there with its credentials.
+                    let failure = Failure::Transport(TransportFailure::InvalidResponse {
+                        reason: "the upstream answered with a redirect, which is not followed",
+                        detail: format!("status {status}"),
+                    });
+                    self.fail(now, failure);
+                    return;
+                }
                 if !(200..300).contains(&status) {
                     let body = match p.interface {
                         Interface::Anthropic => anthropic::translate_error(status, &raw),

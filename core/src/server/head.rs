@@ -135,9 +135,13 @@ fn names_other_http_version(buf: &[u8]) -> bool {
 
 /// The target in origin form. RFC 9112 §3.2: origin-form (`/p?q`), absolute-form
 /// (`http://h/p?q`, which a server must accept), asterisk-form for `OPTIONS`; authority-form
-/// (CONNECT) is not served.
+/// (CONNECT) is not served. The target must be a valid URI reference as the `http` crate
+/// reads one (RFC 3986, leniently: no `"`, no control bytes, a well-formed authority), the same
+/// check hyper applies; an absolute-form target with an empty path becomes `/`.
 fn origin_form(raw: &str, method: &Method) -> Result<String, HttpError> {
+    let invalid = || HttpError::malformed(format_args!("invalid request target {raw:?}"));
     if raw.starts_with('/') {
+        http::uri::PathAndQuery::try_from(raw).map_err(|_| invalid())?;
         return Ok(raw.to_owned());
     }
     if raw == "*" && method == Method::OPTIONS {
@@ -147,19 +151,20 @@ fn origin_form(raw: &str, method: &Method) -> Result<String, HttpError> {
         .get(..8)
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    let rest = if lower.starts_with("http://") {
-        &raw[7..]
-    } else if lower.starts_with("https://") {
-        &raw[8..]
-    } else {
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
         return Err(HttpError::malformed(format_args!(
             "unsupported request target {raw:?}"
         )));
-    };
-    Ok(match rest.find(['/', '?']) {
-        Some(i) if rest.as_bytes()[i] == b'/' => rest[i..].to_owned(),
-        Some(i) => format!("/{}", &rest[i..]),
-        None => "/".to_owned(),
+    }
+    let uri = http::Uri::try_from(raw).map_err(|_| invalid())?;
+    if uri.authority().is_none_or(|a| a.host().is_empty()) {
+        return Err(invalid());
+    }
+    let path = uri.path();
+    let path = if path.is_empty() { "/" } else { path };
+    Ok(match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
     })
 }
 

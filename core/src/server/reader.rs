@@ -69,9 +69,11 @@ impl RequestReader {
         }
     }
 
-    /// Appends bytes read from the client, in any split.
+    /// Appends bytes read from the client, in any split. After an `Error` the input is
+    /// dropped: nothing on the connection can be trusted any more, and a reader that kept
+    /// it would hold whatever the client sends.
     pub fn push(&mut self, data: &[u8]) {
-        if data.is_empty() {
+        if data.is_empty() || matches!(self.state, State::Failed) {
             return;
         }
         if matches!(self.state, State::Head) {
@@ -159,8 +161,10 @@ impl RequestReader {
     }
 
     fn read_head(&mut self) {
+        // A head still incomplete at `max_head_bytes` can only end past the limit: refuse it
+        // now, not when a byte more arrives (the caller may stop reading at exactly that).
         if !self.try_parse {
-            if self.buf.len() > self.limits.max_head_bytes {
+            if self.buf.len() >= self.limits.max_head_bytes {
                 self.fail(HttpError::head_too_large(
                     self.limits.max_head_bytes,
                     self.limits.max_headers,
@@ -170,7 +174,7 @@ impl RequestReader {
         }
         self.try_parse = false;
         match head::parse(&mut self.buf, &self.limits) {
-            Ok(None) if self.buf.len() > self.limits.max_head_bytes => self.fail(
+            Ok(None) if self.buf.len() >= self.limits.max_head_bytes => self.fail(
                 HttpError::head_too_large(self.limits.max_head_bytes, self.limits.max_headers),
             ),
             Ok(None) => {}

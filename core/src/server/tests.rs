@@ -245,6 +245,53 @@ fn targets_in_absolute_and_asterisk_form() {
         error_status(b"CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n"),
         400
     );
+    let h = head_of(b"GET http://gw.example?x=1 HTTP/1.1\r\nHost: gw.example\r\n\r\n").unwrap();
+    assert_eq!(h.target, "/?x=1", "an empty path is /");
+}
+
+#[test]
+fn targets_that_are_not_uris_are_refused() {
+    for bad in [
+        &b"GET /v1/models?x=\"1\" HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"GET http://h\"x/p HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET http:///p HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET , HTTP/1.1\r\nHost: x\r\n\r\n",
+    ] {
+        assert_eq!(error_status(bad), 400, "{:?}", String::from_utf8_lossy(bad));
+    }
+}
+
+#[test]
+fn a_head_incomplete_at_exactly_the_limit_is_refused_at_once() {
+    let limits = limits();
+    for piece in [1, 4096, 16 * 1024] {
+        let mut r = RequestReader::new(limits);
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+        head.resize(limits.max_head_bytes, b'a');
+        let mut status = None;
+        for chunk in head.chunks(piece) {
+            r.push(chunk);
+            while let Some(ev) = r.poll_event() {
+                if let ReadEvent::Error(e) = ev {
+                    status = Some(e.status.as_u16());
+                }
+            }
+        }
+        // A caller that reads no more than the limit must still get its answer.
+        assert_eq!(status, Some(431), "split {piece}");
+    }
+}
+
+#[test]
+fn a_failed_reader_holds_no_further_input() {
+    let mut r = RequestReader::new(limits());
+    r.push(b"BAD\x00 / HTTP/1.1\r\n\r\n");
+    assert!(matches!(r.poll_event(), Some(ReadEvent::Error(_))));
+    for _ in 0..64 {
+        r.push(&[b'x'; 1024]);
+        assert!(r.poll_event().is_none());
+    }
+    assert_eq!(r.buffered(), 0, "input after an error is dropped, not held");
 }
 
 fn encode(

@@ -26,7 +26,7 @@ mod wire;
 
 use serve::accept_loop;
 
-pub use script::{Ending, Framing, Reply, Start};
+pub use script::{gzip, Drip, Ending, Framing, Reply, Start};
 pub(crate) use wire::find;
 
 /// One request the mock received.

@@ -39,6 +39,18 @@ pub enum Ending {
     Cut,
     /// Nothing more is sent; the connection stays open until the peer closes it.
     Stall,
+    /// The connection is reset (RST, `SO_LINGER` 0) right after the last chunk; with
+    /// `Content-Length` framing the length promised more bytes than were sent.
+    Reset,
+}
+
+/// Which part of a response is written one byte at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drip {
+    /// Everything from the first byte of the status line.
+    Head,
+    /// Everything after the head (the head is written at once).
+    Body,
 }
 
 /// One scripted answer.
@@ -55,6 +67,23 @@ pub struct Reply {
     pub ending: Ending,
     /// Answer 200 with a chat completion whose message content is the received body.
     pub echo: bool,
+    /// Bytes written before the head (an interim `100 Continue`, ...).
+    pub preamble: Vec<u8>,
+    /// Written instead of the head and body the other fields describe (a garbage status
+    /// line, ...); `ending` still applies (`Clean` closes the connection).
+    pub raw: Option<Vec<u8>>,
+    /// Writes that part of the response one byte per gap.
+    pub drip: Option<(Drip, Duration)>,
+    /// After the scripted chunks, this piece is written again and again (raw, or as one
+    /// chunk each for chunked framing) until the peer closes the connection.
+    pub endless: Option<Vec<u8>>,
+    /// After a clean keep-alive answer, the mock closes the idle connection this long
+    /// after the response (as upstreams do with idle keep-alive connections).
+    pub idle_close: Option<Duration>,
+    /// Answers as soon as the request head is read, without reading the body, then shuts
+    /// its write side, waits a little and drains what the peer still sends before closing
+    /// (an early answer: a 413 to a large body).
+    pub early: bool,
 }
 
 impl Reply {
@@ -69,6 +98,12 @@ impl Reply {
             framing: Framing::ContentLength,
             ending: Ending::Clean,
             echo: false,
+            preamble: Vec::new(),
+            raw: None,
+            drip: None,
+            endless: None,
+            idle_close: None,
+            early: false,
         }
     }
 
@@ -86,6 +121,20 @@ impl Reply {
             framing: Framing::Chunked,
             ending: Ending::Clean,
             echo: false,
+            preamble: Vec::new(),
+            raw: None,
+            drip: None,
+            endless: None,
+            idle_close: None,
+            early: false,
+        }
+    }
+
+    /// Writes exactly `bytes` once the request is read, then closes the connection.
+    pub fn raw(bytes: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            raw: Some(bytes.into()),
+            ..Reply::json(200, "")
         }
     }
 
@@ -142,5 +191,92 @@ impl Reply {
     pub fn chunk(mut self, delay: Duration, data: impl Into<Vec<u8>>) -> Reply {
         self.chunks.push((delay, data.into()));
         self
+    }
+}
+
+impl Reply {
+    /// Writes `bytes` before the head.
+    pub fn preamble(mut self, bytes: impl Into<Vec<u8>>) -> Reply {
+        self.preamble = bytes.into();
+        self
+    }
+
+    /// Writes `part` of the response one byte every `gap`.
+    pub fn drip(mut self, part: Drip, gap: Duration) -> Reply {
+        self.drip = Some((part, gap));
+        self
+    }
+
+    /// Writes `piece` forever after the scripted chunks.
+    pub fn endless(mut self, piece: impl Into<Vec<u8>>) -> Reply {
+        self.endless = Some(piece.into());
+        self
+    }
+
+    /// Answers before reading the request body (see [`Reply::early`]).
+    pub fn early(mut self) -> Reply {
+        self.early = true;
+        self
+    }
+
+    /// Closes the kept-alive connection `after` the response.
+    pub fn idle_close(mut self, after: Duration) -> Reply {
+        self.idle_close = Some(after);
+        self
+    }
+}
+
+/// `data` as a gzip member (RFC 1952) of stored deflate blocks: real gzip that any
+/// decoder reads, without a compressor.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    let mut blocks = data.chunks(0xffff).peekable();
+    if blocks.peek().is_none() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(block) = blocks.next() {
+        let last = u8::from(blocks.peek().is_none());
+        let len = u16::try_from(block.len()).unwrap_or(u16::MAX);
+        out.push(last);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(block);
+    }
+    out.extend_from_slice(&crc32(data).to_le_bytes());
+    out.extend_from_slice(
+        &u32::try_from(data.len() % (1 << 32))
+            .unwrap_or(0)
+            .to_le_bytes(),
+    );
+    out
+}
+
+/// The CRC-32 of gzip (IEEE 802.3, reflected), bit by bit.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for byte in data {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[cfg(test)]
+mod gzip_tests {
+    use super::*;
+
+    #[test]
+    fn crc_and_framing_match_the_reference_values() {
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+        let g = gzip(b"hello");
+        assert_eq!(&g[..3], &[0x1f, 0x8b, 8]);
+        assert_eq!(g.len(), 10 + 5 + 5 + 8);
+        assert_eq!(&g[15..20], b"hello");
     }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::transport::Io;
 use super::wire::{decode_chunked, find, parse_head, reason};
-use super::{lock, ConnInfo, Ending, Framing, Recorded, Reply, Shared, Start};
+use super::{lock, ConnInfo, Drip, Ending, Framing, Recorded, Reply, Shared, Start};
 
 /// How often blocking reads wake up to check for shutdown.
 const POLL: Duration = Duration::from_millis(20);
@@ -81,6 +81,25 @@ impl Conn {
             if !self.respond(&reply, &req) {
                 return;
             }
+        }
+    }
+
+    /// The reply the next request will get.
+    fn next_reply(&self) -> Reply {
+        let n = self.shared.calls.load(Ordering::SeqCst);
+        let script = lock(&self.shared.script);
+        script[n.min(script.len() - 1)].clone()
+    }
+
+    /// After an early answer: the write side is shut (FIN); the peer's request keeps
+    /// arriving unread for a moment (so its writes stall), then is drained until it closes.
+    fn linger_after_early_answer(&mut self) {
+        lock(&self.shared.conns)[self.id].closed_by_mock = true;
+        let _ = self.stream.tcp().shutdown(std::net::Shutdown::Write);
+        thread::sleep(Duration::from_millis(200));
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end && !self.stopping() && self.fill(POLL) {
+            self.buf.clear();
         }
     }
 
@@ -158,6 +177,17 @@ impl Conn {
         };
         let head = parse_head(&self.buf[..head_end])?;
         self.buf.drain(..head_end);
+        if self.next_reply().early {
+            return Some(Recorded {
+                method: head.method,
+                path: head.path,
+                version: head.version,
+                headers: head.headers,
+                body: Vec::new(),
+                conn: self.id,
+                at: Instant::now(),
+            });
+        }
         let header = |name: &str| {
             head.headers
                 .iter()
@@ -210,6 +240,34 @@ impl Conn {
         }
     }
 
+    /// Writes `bytes`, one byte per `gap` when `drip` says so.
+    fn write_maybe_dripped(&mut self, bytes: &[u8], drip: Option<Duration>) -> bool {
+        let Some(gap) = drip else {
+            return self.write(bytes);
+        };
+        for b in bytes {
+            if !self.wait(gap) || !self.write(&[*b]) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Resets the connection: `SO_LINGER` 0, so dropping the socket sends RST.
+    fn reset(&mut self) {
+        lock(&self.shared.conns)[self.id].closed_by_mock = true;
+        let _ = rustix::net::sockopt::set_socket_linger(self.stream.tcp(), Some(Duration::ZERO));
+    }
+
+    /// Ends the connection after a raw reply as `ending` says.
+    fn end_raw(&mut self, ending: Ending) {
+        match ending {
+            Ending::Stall => self.hold(),
+            Ending::Reset => self.reset(),
+            Ending::Clean | Ending::Cut => self.close(),
+        }
+    }
+
     /// Carries out `reply`. True if the connection may serve another request.
     fn respond(&mut self, reply: &Reply, req: &Recorded) -> bool {
         match reply.start {
@@ -224,6 +282,19 @@ impl Conn {
             Start::Respond => {}
         }
         if !self.wait(reply.head_delay) {
+            return false;
+        }
+        let head_drip = reply
+            .drip
+            .and_then(|(d, gap)| (d == Drip::Head).then_some(gap));
+        let body_drip = reply.drip.map(|(_, gap)| gap);
+        if !reply.preamble.is_empty() && !self.write_maybe_dripped(&reply.preamble, head_drip) {
+            return false;
+        }
+        if let Some(raw) = &reply.raw {
+            if self.write_maybe_dripped(raw, head_drip) {
+                self.end_raw(reply.ending);
+            }
             return false;
         }
         let chunks: Vec<(Duration, Vec<u8>)> = if reply.echo {
@@ -244,7 +315,7 @@ impl Conn {
         }
         match reply.framing {
             Framing::ContentLength => {
-                let promised = if reply.ending == Ending::Cut {
+                let promised = if matches!(reply.ending, Ending::Cut | Ending::Reset) {
                     total + 64
                 } else {
                     total
@@ -256,35 +327,42 @@ impl Conn {
             }
             Framing::Http10 => {}
         }
-        let client_closes = req
-            .header("connection")
-            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let client_closes = reply.early
+            || req
+                .header("connection")
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         if http10 || client_closes {
             head.push_str("Connection: close\r\n");
         }
         head.push_str("\r\n");
-        if !self.write(head.as_bytes()) {
+        if !self.write_maybe_dripped(head.as_bytes(), head_drip) {
             return false;
         }
+        let frame = |data: &[u8]| -> Vec<u8> {
+            if reply.framing == Framing::Chunked {
+                if data.is_empty() {
+                    return Vec::new();
+                }
+                let mut framed = format!("{:x}\r\n", data.len()).into_bytes();
+                framed.extend_from_slice(data);
+                framed.extend_from_slice(b"\r\n");
+                framed
+            } else {
+                data.to_vec()
+            }
+        };
         for (delay, data) in &chunks {
             if !self.wait(*delay) {
                 return false;
             }
-            let ok = if reply.framing == Framing::Chunked {
-                if data.is_empty() {
-                    true
-                } else {
-                    let mut framed = format!("{:x}\r\n", data.len()).into_bytes();
-                    framed.extend_from_slice(data);
-                    framed.extend_from_slice(b"\r\n");
-                    self.write(&framed)
-                }
-            } else {
-                self.write(data)
-            };
-            if !ok {
+            if !self.write_maybe_dripped(&frame(data), body_drip) {
                 return false;
             }
+        }
+        if let Some(piece) = &reply.endless {
+            let framed = frame(piece);
+            while !self.stopping() && self.write(&framed) {}
+            return false;
         }
         match reply.ending {
             Ending::Cut => {
@@ -295,11 +373,24 @@ impl Conn {
                 self.hold();
                 false
             }
+            Ending::Reset => {
+                self.reset();
+                false
+            }
             Ending::Clean => {
                 if reply.framing == Framing::Chunked && !self.write(b"0\r\n\r\n") {
                     return false;
                 }
-                if http10 || client_closes {
+                if reply.early {
+                    self.linger_after_early_answer();
+                    false
+                } else if http10 || client_closes {
+                    self.close();
+                    false
+                } else if let Some(after) = reply.idle_close {
+                    if self.wait_for_request(after) {
+                        return true;
+                    }
                     self.close();
                     false
                 } else {
@@ -307,6 +398,18 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Waits up to `d` for the next request's first bytes (true if they came: serve it).
+    fn wait_for_request(&mut self, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        while self.buf.is_empty() {
+            let now = Instant::now();
+            if now >= end || self.stopping() || !self.fill(end - now) {
+                return !self.buf.is_empty();
+            }
+        }
+        true
     }
 }
 

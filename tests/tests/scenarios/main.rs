@@ -8,7 +8,8 @@
 //! HTTP/1.0 framing and its assertions, and its long waits scaled down.
 //!
 //! The scenarios live in one module per concern (`seed`, `transport`, `streaming`,
-//! `rules`, `disconnect`, `surface`, `limits`, `plano`, `storm`), on the shared `harness`.
+//! `rules`, `disconnect`, `surface`, `limits`, `plano`, `storm`, `faults`, `http`), on the
+//! shared `harness`.
 
 #![cfg_attr(
     not(any(feature = "smol", feature = "tokio")),
@@ -16,7 +17,9 @@
 )]
 
 mod disconnect;
+mod faults;
 mod harness;
+mod http;
 mod limits;
 mod plano;
 mod rules;
@@ -29,6 +32,25 @@ mod transport;
 use disconnect::{
     client_gone_during_backoff, client_gone_during_retry_after,
     client_gone_mid_stream_closes_upstream,
+};
+use faults::{
+    fault_100_continue_before_answer, fault_200_invalid_json, fault_200_text_html,
+    fault_204_no_content, fault_301_redirect, fault_all_invalid_json_stream,
+    fault_body_memory_full_gets_503, fault_close_before_any_byte, fault_connection_refused,
+    fault_content_length_longer_than_body, fault_drip_body, fault_drip_head, fault_drip_stream,
+    fault_endless_json_body, fault_endless_sse_line, fault_garbage_status_line,
+    fault_one_mib_upstream_head, fault_reset_mid_body, fault_sse_event_over_1_mib_after_commit,
+    fault_sse_event_over_1_mib_before_commit, fault_stream_as_string_is_refused,
+    fault_unasked_gzip, fault_unreachable_error_names_the_entry_not_the_address,
+    fault_unresolvable_host,
+};
+use http::{
+    http_529_passes_through, http_body_idle_timeout_408, http_cl_and_te_400_and_close,
+    http_close_reaches_the_client_at_once, http_drain_cuts_stream_with_gateway_shutdown,
+    http_early_upstream_answer_413, http_graceful_shutdown_finishes_in_flight,
+    http_http10_client_framing, http_listener_port_in_use_names_the_address,
+    http_mock_provider_answers, http_oversized_head_431, http_pipelined_requests_in_order,
+    http_stale_pooled_connection_resent_once,
 };
 use limits::{
     all_blocked_answers_at_once, concurrent_requests_are_served_in_parallel,
@@ -123,4 +145,41 @@ scenarios! {
     storm_retry_budget_bounds_upstream_load,
     storm_failure_block_recovers_within_one_block,
     malformed_http_400,
+    fault_garbage_status_line,
+    fault_one_mib_upstream_head,
+    fault_endless_json_body,
+    fault_endless_sse_line,
+    fault_drip_head,
+    fault_drip_body,
+    fault_drip_stream,
+    fault_reset_mid_body,
+    fault_content_length_longer_than_body,
+    fault_200_invalid_json,
+    fault_200_text_html,
+    fault_unasked_gzip,
+    fault_100_continue_before_answer,
+    fault_204_no_content,
+    fault_301_redirect,
+    fault_close_before_any_byte,
+    fault_connection_refused,
+    fault_unresolvable_host,
+    fault_sse_event_over_1_mib_after_commit,
+    fault_sse_event_over_1_mib_before_commit,
+    fault_stream_as_string_is_refused,
+    fault_all_invalid_json_stream,
+    fault_unreachable_error_names_the_entry_not_the_address,
+    fault_body_memory_full_gets_503,
+    http_pipelined_requests_in_order,
+    http_http10_client_framing,
+    http_529_passes_through,
+    http_body_idle_timeout_408,
+    http_cl_and_te_400_and_close,
+    http_oversized_head_431,
+    http_early_upstream_answer_413,
+    http_stale_pooled_connection_resent_once,
+    http_drain_cuts_stream_with_gateway_shutdown,
+    http_graceful_shutdown_finishes_in_flight,
+    http_mock_provider_answers,
+    http_listener_port_in_use_names_the_address,
+    http_close_reaches_the_client_at_once,
 }
