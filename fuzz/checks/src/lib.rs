@@ -7,7 +7,7 @@
 //! the committed corpus without nightly or libFuzzer.
 //!
 //! [`TARGETS`] lists every target by its cargo-fuzz name. To add one (the translators of
-//! `core/src/apis/` have a slot: `translators`), write a module with a `check` function, add
+//! `core/src/apis/` are `translators`), write a module with a `check` function, add
 //! it to [`TARGETS`], add a one-line target in `fuzz/fuzz_targets/` and its `[[bin]]` in
 //! `fuzz/Cargo.toml`, and commit a corpus under `fuzz/corpus/<name>/`.
 
@@ -20,6 +20,7 @@ mod retry_machine;
 mod script;
 mod server_codec;
 mod sse;
+mod translators;
 mod upstream;
 
 pub use anthropic::check as check_anthropic;
@@ -29,6 +30,7 @@ pub use pushback::check as check_pushback;
 pub use retry_machine::check as check_retry_machine;
 pub use server_codec::check as check_server_codec;
 pub use sse::check as check_sse_framer;
+pub use translators::check as check_translators;
 pub use upstream::check as check_upstream_exchange;
 
 /// One fuzz target: its cargo-fuzz name (also its corpus directory) and its check.
@@ -73,4 +75,8 @@ pub const TARGETS: &[Target] = &[
         check: check_anthropic,
     },
     // `translators` (the inbound API translators of core/src/apis/) goes here.
+    Target {
+        name: "translators",
+        check: check_translators,
+    },
 ];
