@@ -8,7 +8,8 @@
 //! HTTP/1.0 framing and its assertions, and its long waits scaled down.
 //!
 //! The scenarios live in one module per concern (`seed`, `transport`, `streaming`,
-//! `rules`, `disconnect`, `surface`, `limits`, `plano`, `storm`), on the shared `harness`.
+//! `rules`, `disconnect`, `surface`, `limits`, `plano`, `storm`, `doors`), on the shared
+//! `harness`.
 
 #![cfg_attr(
     not(any(feature = "smol", feature = "tokio")),
@@ -16,6 +17,8 @@
 )]
 
 mod disconnect;
+mod doors;
+mod doors_wire;
 mod harness;
 mod limits;
 mod plano;
@@ -29,6 +32,15 @@ mod transport;
 use disconnect::{
     client_gone_during_backoff, client_gone_during_retry_after,
     client_gone_mid_stream_closes_upstream,
+};
+use doors::{
+    doors_count_tokens, doors_cut_after_commit_ends_with_the_apis_error,
+    doors_cut_before_commit_fails_over_invisibly, doors_embeddings_429_fails_over,
+    doors_error_shapes, doors_messages_429_fails_over_to_anthropic_passthrough,
+    doors_messages_529_fails_over_to_openai_stream, doors_messages_tool_use_through_openai,
+    doors_responses_429_fails_over_to_chat_stream,
+    doors_responses_chat_429_fails_over_to_anthropic,
+    doors_same_api_streams_are_relayed_byte_for_byte,
 };
 use limits::{
     all_blocked_answers_at_once, concurrent_requests_are_served_in_parallel,
@@ -123,4 +135,15 @@ scenarios! {
     storm_retry_budget_bounds_upstream_load,
     storm_failure_block_recovers_within_one_block,
     malformed_http_400,
+    doors_messages_529_fails_over_to_openai_stream,
+    doors_messages_429_fails_over_to_anthropic_passthrough,
+    doors_messages_tool_use_through_openai,
+    doors_responses_429_fails_over_to_chat_stream,
+    doors_responses_chat_429_fails_over_to_anthropic,
+    doors_same_api_streams_are_relayed_byte_for_byte,
+    doors_embeddings_429_fails_over,
+    doors_count_tokens,
+    doors_cut_before_commit_fails_over_invisibly,
+    doors_cut_after_commit_ends_with_the_apis_error,
+    doors_error_shapes,
 }
