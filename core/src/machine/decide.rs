@@ -235,7 +235,8 @@ fn give_up(m: &mut RetryMachine, resp: ClientResponse, made_here: bool) {
         let estimate = count_tokens::local_response(m.req.api.body());
         if estimate.status.is_success() {
             tracing::info!(request_id = %m.req.request_id, "count_tokens answered with the local estimate");
-            m.respond(estimate, Outcome::Success);
+            // No model answered: the gateway counted.
+            m.respond_as(estimate, Outcome::Success, None);
             return;
         }
     }

@@ -428,9 +428,14 @@ impl RetryMachine {
         set_attempt_headers(headers, self.next_attempt, model);
     }
 
-    /// Sends a whole response and finishes.
-    fn respond(&mut self, mut resp: ClientResponse, outcome: Outcome) {
+    /// Sends a whole response and finishes; `x-switchback-model` names the last target.
+    fn respond(&mut self, resp: ClientResponse, outcome: Outcome) {
         let model = self.tried.last().copied();
+        self.respond_as(resp, outcome, model);
+    }
+
+    /// [`respond`](Self::respond), naming `model` (or no model) as the one that answered.
+    fn respond_as(&mut self, mut resp: ClientResponse, outcome: Outcome, model: Option<ProviderId>) {
         self.decorate(&mut resp.headers, model);
         let status = resp.status.as_u16();
         self.client_status = Some(resp.status);
