@@ -266,7 +266,10 @@ fn count_tokens_falls_back_to_the_estimate_when_anthropic_is_out_but_passes_400s
     let r = post_with(&mut s, "/v1/messages/count_tokens", &[], body);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.headers["x-switchback-token-count"], "estimated");
-    assert!(r.headers.get("x-switchback-model").is_none(), "no model answered");
+    assert!(
+        r.headers.get("x-switchback-model").is_none(),
+        "no model answered"
+    );
     assert_eq!(r.headers["x-switchback-attempts"], "1");
     assert_eq!(s.calls(CLAUDE), 1);
     assert_eq!(

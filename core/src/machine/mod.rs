@@ -435,7 +435,12 @@ impl RetryMachine {
     }
 
     /// [`respond`](Self::respond), naming `model` (or no model) as the one that answered.
-    fn respond_as(&mut self, mut resp: ClientResponse, outcome: Outcome, model: Option<ProviderId>) {
+    fn respond_as(
+        &mut self,
+        mut resp: ClientResponse,
+        outcome: Outcome,
+        model: Option<ProviderId>,
+    ) {
         self.decorate(&mut resp.headers, model);
         let status = resp.status.as_u16();
         self.client_status = Some(resp.status);
