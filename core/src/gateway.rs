@@ -103,7 +103,8 @@ pub struct RequestContext {
 pub enum Reply {
     /// Answer at once with this response.
     Respond(ClientResponse),
-    /// Drive this machine: `handle(now, Event::Start)`, then the drive/drain loop.
+    /// Drive this machine: `handle(now, Event::Start)`, then the drive/drain loop. (Named
+    /// for the first door; it answers a request of any client API.)
     Chat(Box<RetryMachine>),
 }
 
@@ -236,8 +237,8 @@ impl Gateway {
         &self.body_memory
     }
 
-    /// Answers a client request, or returns the machine that will (spec §2). The body
-    /// of a chat request is counted against [`body_memory`](Self::body_memory) for as
+    /// Answers a client request, or returns the machine that will (spec §2, §9). The body
+    /// of a request for a machine is counted against [`body_memory`](Self::body_memory) for as
     /// long as its machine lives; when it does not fit, the answer is
     /// [`errors::overloaded`].
     pub fn handle(self: &Arc<Self>, req: ClientRequest, ctx: RequestContext) -> Reply {
