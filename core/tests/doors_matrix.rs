@@ -12,53 +12,6 @@ use doors_support::*;
 use serde_json::Value;
 use switchback_core::apis::ClientApi;
 
-/// The primary of each interface, and the status it fails with.
-fn primary(speaks: Speaks) -> (&'static str, u16) {
-    match speaks {
-        Speaks::Chat => ("openai/gpt-4o", 429),
-        Speaks::Messages => ("anthropic/claude-a", 529),
-        Speaks::Responses => ("openrouter/resp-a", 429),
-    }
-}
-
-/// A fallback of each interface (prefixes differ from every primary's).
-fn fallback(speaks: Speaks) -> &'static str {
-    match speaks {
-        Speaks::Chat => "vllm/chat-b",
-        Speaks::Messages => "claudeproxy/claude-b",
-        Speaks::Responses => "respproxy/resp-b",
-    }
-}
-
-/// What an upstream of `speaks` is asked to speak for a `client` request: a `responses:
-/// true` provider answers Responses clients in Responses, everyone else in Chat.
-fn used(client: ClientApi, speaks: Speaks) -> Speaks {
-    match (speaks, client) {
-        (Speaks::Responses, ClientApi::Responses) => Speaks::Responses,
-        (Speaks::Responses, _) => Speaks::Chat,
-        (other, _) => other,
-    }
-}
-
-fn entry(model: &str, speaks: Speaks, port: u16, primary: bool) -> String {
-    let mut y = format!(
-        "  - model: {model}\n    base_url: http://127.0.0.1:{port}\n    access_key: key-{port}\n{}",
-        speaks.entry_lines()
-    );
-    if primary {
-        y.push_str("    default: true\n    retry_policy:\n      default_strategy: different_provider\n      default_max_attempts: 1\n");
-    }
-    y
-}
-
-fn pair_config(first: Speaks, second: Speaks) -> String {
-    format!(
-        "version: v0.3.0\nmodel_providers:\n{}{}",
-        entry(primary(first).0, first, 1001, true),
-        entry(fallback(second), second, 1002, false)
-    )
-}
-
 /// What the body sent to an upstream of `speaks` must hold.
 fn assert_upstream_body(speaks: Speaks, client: ClientApi, body: &Value, model_id: &str) {
     assert_eq!(body["model"], model_id, "{client:?} → {speaks:?}: {body}");

@@ -44,11 +44,14 @@ impl RetryMachine {
         let p = gw.provider(target);
         let api = self.api();
         let upstream = upstream_api_for(api, p.interface, p.responses);
-        let body = match upstream {
+        // Selection only picks targets that serve the client's API; `None` is refused the
+        // same way as a request the target's API cannot express.
+        let built = match upstream {
             Some(upstream) => self
                 .req
                 .api
-                .upstream_body(upstream, &Target::for_provider(p)),
+                .upstream_body(upstream, &Target::for_provider(p))
+                .map(|body| (upstream, body)),
             None => Err(TranslateError::Unsupported(format!(
                 "the model '{}' cannot answer {} requests",
                 p.model,
@@ -73,8 +76,8 @@ impl RetryMachine {
             buffered: gw.body_memory().empty_reservation(),
             translation,
         }));
-        let body = match body {
-            Ok(body) => body,
+        let (upstream, body) = match built {
+            Ok(built) => built,
             Err(e) => {
                 self.fail_untranslatable(now, &e);
                 return;
@@ -85,9 +88,8 @@ impl RetryMachine {
             return;
         }
         let Some(endpoint) = gw.endpoint(target) else {
-            return;
+            return; // only the mock provider has none
         };
-        let Some(upstream) = upstream else { return };
         let mut request = provider::build_request(
             p,
             endpoint,
