@@ -163,6 +163,7 @@ fn a_request_a_target_cannot_express_is_its_400_in_the_clients_shape_without_a_c
         "{e}"
     );
     assert_eq!(e["code"], "unsupported_parameter", "{e}");
+    assert_eq!(r.headers["content-type"], "application/json");
     assert_eq!(r.headers["x-switchback-attempts"], "1");
     assert_eq!(
         (s.calls(CLAUDE), s.calls(OPENAI)),

@@ -130,9 +130,14 @@ impl RetryMachine {
             serde_json::Value::Null,
         );
         let answer = apis::errors::reshape(self.api(), 400, &body);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         let failure = Failure::Http {
             status: 400,
-            headers: HeaderMap::new(),
+            headers,
             body,
         };
         self.fail_with_answer(now, failure, answer);
