@@ -78,7 +78,7 @@ pub fn payload_too_large(limit: usize) -> ClientResponse {
 pub fn not_found(method: &str, path: &str) -> ClientResponse {
     error_response(
         StatusCode::NOT_FOUND,
-        &format!("Unknown request URL: {method} {path}. Use POST /v1/chat/completions, GET /v1/models or GET /healthz."),
+        &format!("Unknown request URL: {method} {path}. Use POST /v1/chat/completions, /v1/messages, /v1/messages/count_tokens, /v1/responses or /v1/embeddings, GET /v1/models or GET /healthz."),
         "invalid_request_error",
         Some("unknown_url"),
         Value::Null,

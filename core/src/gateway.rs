@@ -10,13 +10,14 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::json;
 
+use crate::apis::{self, count_tokens, embeddings, upstream_api_for, ApiRequest, ClientApi};
 use crate::block_table::SharedBlockTable;
 use crate::body_memory::{BodyMemory, BodyReservation};
 use crate::config::{Config, Provider};
 use crate::errors;
-use crate::machine::{ChatRequest, RetryMachine};
+use crate::machine::{RetryMachine, RoutedRequest};
 use crate::provider::{self, Endpoint};
-use crate::request_body::{self, RequestBodyError};
+use crate::request_body::RequestBodyError;
 use crate::response::{accepted_request_id, generate_request_id, ClientResponse};
 use crate::retry_budget::{RetryBudget, SharedRetryBudget};
 use crate::routing::{self, RouteTarget, Router, Targets};
@@ -102,7 +103,8 @@ pub struct RequestContext {
 pub enum Reply {
     /// Answer at once with this response.
     Respond(ClientResponse),
-    /// Drive this machine: `handle(now, Event::Start)`, then the drive/drain loop.
+    /// Drive this machine: `handle(now, Event::Start)`, then the drive/drain loop. (Named
+    /// for the first door; it answers a request of any client API.)
     Chat(Box<RetryMachine>),
 }
 
@@ -235,8 +237,8 @@ impl Gateway {
         &self.body_memory
     }
 
-    /// Answers a client request, or returns the machine that will (spec §2). The body
-    /// of a chat request is counted against [`body_memory`](Self::body_memory) for as
+    /// Answers a client request, or returns the machine that will (spec §2, §9). The body
+    /// of a request for a machine is counted against [`body_memory`](Self::body_memory) for as
     /// long as its machine lives; when it does not fit, the answer is
     /// [`errors::overloaded`].
     pub fn handle(self: &Arc<Self>, req: ClientRequest, ctx: RequestContext) -> Reply {
@@ -259,46 +261,65 @@ impl Gateway {
         let path = req.path.split('?').next().unwrap_or("");
         let method = req.method.as_str();
         let ready = |r: ClientResponse| Reply::Respond(r.with_request_id(&request_id));
-        match path {
-            "/healthz" if req.method == Method::GET || req.method == Method::HEAD => {
-                ready(ClientResponse::json(r#"{"status":"ok"}"#))
-            }
-            "/v1/models" if req.method == Method::GET || req.method == Method::HEAD => {
-                ready(ClientResponse::json(self.models_body.clone()))
-            }
-            "/v1/chat/completions" if req.method == Method::POST => {
-                match self.start_chat(req, ctx, &request_id, reservation) {
+        let get = req.method == Method::GET || req.method == Method::HEAD;
+        match (path, ClientApi::from_path(path)) {
+            // Claude Code's warm-up (`HEAD /`) and anyone checking that the gateway is up.
+            ("/" | "/healthz", _) if get => ready(ClientResponse::json(r#"{"status":"ok"}"#)),
+            ("/v1/models", _) if get => ready(ClientResponse::json(self.models_body.clone())),
+            (_, Some(api)) if req.method == Method::POST => {
+                match self.start(api, req, ctx, &request_id, reservation) {
                     Ok(machine) => Reply::Chat(Box::new(machine)),
                     Err(resp) => ready(*resp),
                 }
             }
-            "/healthz" | "/v1/models" => ready(errors::method_not_allowed(method, path, "GET")),
-            "/v1/chat/completions" => ready(errors::method_not_allowed(method, path, "POST")),
+            ("/" | "/healthz" | "/v1/models", _) => {
+                ready(errors::method_not_allowed(method, path, "GET"))
+            }
+            (_, Some(api)) => ready(apis::errors::reshape_response(
+                api,
+                errors::method_not_allowed(method, path, "POST"),
+            )),
+            // Anthropic's other endpoints (batches, files, ...) answer in Anthropic's shape.
+            (p, None) if p.starts_with("/v1/messages/") => ready(apis::errors::reshape_response(
+                ClientApi::Messages,
+                errors::not_found(method, path),
+            )),
             _ => ready(errors::not_found(method, path)),
         }
     }
 
-    fn start_chat(
+    /// Routes a request of `api` and builds its machine, or the answer to give at once: a
+    /// bad body, an unknown model, an embeddings model without embeddings, a count_tokens
+    /// request for a non-Anthropic model (the local estimate), in the client's shape.
+    fn start(
         self: &Arc<Self>,
+        api: ClientApi,
         req: ClientRequest,
         ctx: RequestContext,
         request_id: &str,
         reservation: Option<BodyReservation>,
     ) -> Result<RetryMachine, Box<ClientResponse>> {
+        let client_error = |r: ClientResponse| Box::new(apis::errors::reshape_response(api, r));
         let mut reservation = match reservation {
             Some(r) => r,
             None => self
                 .body_memory
                 .reserve(0)
-                .map_err(|_| Box::new(errors::overloaded()))?,
+                .map_err(|_| client_error(errors::overloaded()))?,
         };
         if reservation.bytes() < req.body.len() {
             reservation
                 .resize(req.body.len())
-                .map_err(|_| Box::new(errors::overloaded()))?;
+                .map_err(|_| client_error(errors::overloaded()))?;
         }
-        let info = request_body::inspect(&req.body).map_err(|e| Box::new(bad_body(&e)))?;
-        let route = self.route(&info.model).ok_or_else(|| {
+        let client_query = req
+            .path
+            .split_once('?')
+            .map(|(_, q)| q.to_owned())
+            .filter(|q| !q.is_empty());
+        let request = ApiRequest::inspect(api, req.body).map_err(|e| client_error(bad_body(&e)))?;
+        let model = &request.info().model;
+        let route = self.route(model).ok_or_else(|| {
             let models: Vec<String> = self
                 .config
                 .providers
@@ -306,18 +327,25 @@ impl Gateway {
                 .map(|p| p.model.clone())
                 .chain(self.config.aliases.iter().map(|a| a.name.clone()))
                 .collect();
-            Box::new(errors::model_not_found(&info.model, &models))
+            client_error(errors::model_not_found(model, &models))
         })?;
         let (targets, primary) = Targets::for_route(Arc::clone(self), &route)
-            .map_err(|e| Box::new(errors::invalid_request(&e, Some("model_not_found"))))?;
-        let chat = ChatRequest {
+            .map_err(|e| client_error(errors::invalid_request(&e, Some("model_not_found"))))?;
+        let p = targets.provider(primary);
+        if upstream_api_for(api, p.interface, p.responses).is_none() {
+            return Err(Box::new(match api {
+                ClientApi::CountTokens => count_tokens::local_response(request.body()),
+                _ => embeddings::not_served(&p.model),
+            }));
+        }
+        let routed = RoutedRequest {
             primary,
-            body: req.body,
-            info,
+            api: request,
             client_headers: req.headers,
+            client_query,
             request_id: request_id.to_owned(),
         };
-        let mut machine = RetryMachine::new(Arc::new(targets), chat, ctx);
+        let mut machine = RetryMachine::new(Arc::new(targets), routed, ctx);
         machine.hold_request_body(reservation);
         Ok(machine)
     }

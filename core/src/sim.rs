@@ -98,6 +98,8 @@ pub struct FakeUpstream {
     pub received: Vec<Bytes>,
     /// Request headers received, in order.
     pub received_headers: Vec<HeaderMap>,
+    /// Request targets (path and query) received, in order.
+    pub received_paths: Vec<String>,
     /// When each request arrived.
     pub arrivals: Vec<Instant>,
 }
@@ -215,6 +217,26 @@ impl Simulation {
             body,
             None,
         )
+    }
+
+    /// Sends `body` to `POST path` (any client API: `/v1/messages`, `/v1/responses`, ...)
+    /// with `headers`, and runs it to the end.
+    pub fn post(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<SimResponse, SimError> {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            if let (Ok(k), Ok(v)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
+                map.append(k, v);
+            }
+        }
+        self.request(Method::POST, path, map, body, None)
     }
 
     /// Runs one request to the end; with `disconnect_at`, the client goes away then.
@@ -342,16 +364,17 @@ impl Simulation {
     fn answer(
         &mut self,
         model: &str,
-        request: &Option<(Bytes, HeaderMap)>,
+        request: &Option<(Bytes, HeaderMap, String)>,
     ) -> Result<Vec<(Duration, Event)>, SimError> {
         let now = self.now;
         let up = self
             .upstreams
             .get_mut(model)
             .ok_or_else(|| SimError::Unscripted(model.to_owned()))?;
-        let (body, headers) = request.clone().unwrap_or_default();
+        let (body, headers, path) = request.clone().unwrap_or_default();
         up.received.push(body);
         up.received_headers.push(headers);
+        up.received_paths.push(path);
         up.arrivals.push(now);
         let idx = (up.received.len() - 1).min(up.replies.len().saturating_sub(1));
         let Some(reply) = up.replies.get(idx).cloned() else {
@@ -422,10 +445,14 @@ impl Simulation {
     }
 }
 
-/// The body and headers of the last `Send` in the trace.
-fn action_request(out: &SimResponse) -> Option<(Bytes, HeaderMap)> {
+/// The body, headers and request target of the last `Send` in the trace.
+fn action_request(out: &SimResponse) -> Option<(Bytes, HeaderMap, String)> {
     out.trace.iter().rev().find_map(|(_, a)| match a {
-        Action::Send { request, .. } => Some((request.body.clone(), request.headers.clone())),
+        Action::Send { request, .. } => Some((
+            request.body.clone(),
+            request.headers.clone(),
+            request.path_and_query.clone(),
+        )),
         _ => None,
     })
 }

@@ -119,13 +119,20 @@ fn passthrough_bodies_are_unchanged_and_must_be_json() {
         (ClientApi::ChatCompletions, UpstreamApi::ChatCompletions),
         (ClientApi::Messages, UpstreamApi::Messages),
         (ClientApi::Responses, UpstreamApi::Responses),
-        (ClientApi::Embeddings, UpstreamApi::Embeddings),
     ] {
         let t = client(api).translation(upstream, "p/m");
         assert!(t.is_passthrough());
         let raw = Bytes::from_static(b"{\"id\" : 1, \"odd\":[1e3]}");
         assert_eq!(t.success_body(raw.clone()).expect("json"), raw);
         assert!(t.success_body(Bytes::from_static(b"{\"cut")).is_err());
+    }
+    // Embeddings answers must also hold their `data` list.
+    let t = client(ClientApi::Embeddings).translation(UpstreamApi::Embeddings, "p/m");
+    assert!(t.is_passthrough());
+    let raw = Bytes::from_static(b"{\"object\":\"list\", \"data\":[{\"embedding\":[1e-3]}]}");
+    assert_eq!(t.success_body(raw.clone()).expect("embeddings"), raw);
+    for bad in [&b"{\"id\" : 1}"[..], b"{\"data\":{}}", b"{\"cut"] {
+        assert!(t.success_body(Bytes::copy_from_slice(bad)).is_err());
     }
 }
 

@@ -61,3 +61,31 @@ fn demo_streams_from_the_mock() {
         "{text}"
     );
 }
+
+#[test]
+fn the_readmes_other_doors_answer_on_the_demo() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/demo.yaml");
+    let yaml = std::fs::read_to_string(path).expect("examples/demo.yaml");
+    let mut s = common::sim(&yaml);
+    let headers = [("content-type", "application/json")];
+    let r = s
+        .post(
+            "/v1/messages",
+            &headers,
+            r#"{"model":"mock/rate-limited","max_tokens":100,"messages":[{"role":"user","content":"Hello"}]}"#,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["type"], "message");
+    assert_eq!(r.headers["x-switchback-model"], "mock/ok");
+    let r = s
+        .post(
+            "/v1/responses",
+            &headers,
+            r#"{"model":"mock/rate-limited","input":"Hello"}"#,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["object"], "response");
+    assert_eq!(r.json()["status"], "completed");
+}

@@ -1,23 +1,18 @@
 """The official `openai` Python client, pointed at a running switchback binary.
 
-Starts `switchback serve` on a config that uses the built-in mock provider (answered
-in-process, no network) and completes a non-streaming and a streaming call, including
-a failover from a rate-limited model.
+Chat Completions on the built-in mock provider (answered in-process, no network): a
+non-streaming and a streaming call, and a failover from a rate-limited model. Then the
+other OpenAI doors behind a mock upstream (`upstream_mock.py`): `responses.create`,
+streaming and not, each through a failover (a 429 or 529 primary) to an Anthropic, an
+OpenAI Chat and an OpenAI Responses fallback, and `embeddings.create` through a failover.
 
     SWITCHBACK_BIN=target/release/switchback python3 -m pytest tests/python
 """
 
-import os
-import socket
-import subprocess
-import tempfile
-import time
-
 import openai
 import pytest
-import requests
-
-BIN = os.environ.get("SWITCHBACK_BIN", "target/release/switchback")
+from conftest import RUNTIMES, serve
+from upstream_mock import TEXT
 
 CONFIG = """
 version: v0.3.0
@@ -35,38 +30,10 @@ model_providers:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module", params=["smol", "tokio"])
+@pytest.fixture(scope="module", params=RUNTIMES)
 def gateway(request):
-    port = free_port()
-    fd, path = tempfile.mkstemp(suffix=".yaml")
-    with os.fdopen(fd, "w") as f:
-        f.write(CONFIG.format(port=port))
-    proc = subprocess.Popen(
-        [BIN, "serve", path, "--runtime", request.param],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            if proc.poll() is not None:
-                pytest.fail(f"gateway exited: {proc.stderr.read().decode()}")
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+    with serve(CONFIG, request.param) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        os.unlink(path)
 
 
 def client(base: str) -> openai.OpenAI:
@@ -108,3 +75,101 @@ def test_failover_is_invisible_to_the_client(gateway):
 def test_models_list(gateway):
     ids = [m.id for m in client(gateway).models.list()]
     assert "mock/ok" in ids and "mock/rate-limited" in ids
+
+
+# ---------------------------------------------------------------- Responses and Embeddings
+
+# (primary, fallback that answers, the path the fallback was asked on)
+RESPONSES_FAILOVERS = [
+    ("openai/down-o", "anthropic/up-a", "/v1/messages"),  # OpenAI 429 → Anthropic
+    ("anthropic/down-a", "openai/up-o", "/v1/chat/completions"),  # Anthropic 529 → OpenAI Chat
+    ("openai/down-r", "respond/up-r", "/v1/responses"),  # Responses 429 → Responses
+]
+
+
+def doors_client(base: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{base}/v1", api_key="sk-client", max_retries=0)
+
+
+def last_request(mock, model_id: str):
+    return [r for r in mock.requests if r["body"].get("model") == model_id][-1]
+
+
+@pytest.mark.parametrize("primary,fallback,path", RESPONSES_FAILOVERS)
+def test_responses_create_fails_over(doors, primary, fallback, path):
+    base, mock = doors
+    raw = doors_client(base).responses.with_raw_response.create(
+        model=primary,
+        instructions="Answer briefly.",
+        input=[{"role": "user", "content": [{"type": "input_text", "text": "Hello"}]}],
+        max_output_tokens=200,
+        store=False,
+    )
+    response = raw.parse()
+    assert response.status == "completed"
+    assert response.output_text == TEXT
+    assert response.usage.output_tokens > 0
+    assert raw.headers["x-switchback-model"] == fallback
+    assert raw.headers["x-switchback-attempts"] == "2"
+    sent = last_request(mock, fallback.split("/", 1)[1])
+    assert sent["path"] == path
+    assert sent["headers"].get("authorization") != "Bearer sk-client"
+
+
+@pytest.mark.parametrize("primary,fallback,path", RESPONSES_FAILOVERS)
+def test_responses_stream_fails_over(doors, primary, fallback, path):
+    base, mock = doors
+    stream = doors_client(base).responses.create(
+        model=primary, input="Hello", stream=True, store=False
+    )
+    kinds, deltas, final = [], [], None
+    for event in stream:
+        kinds.append(event.type)
+        if event.type == "response.output_text.delta":
+            deltas.append(event.delta)
+        if event.type == "response.completed":
+            final = event.response
+    assert kinds[0] == "response.created", kinds
+    assert "response.output_item.added" in kinds, kinds
+    assert kinds[-1] == "response.completed", kinds
+    assert "response.failed" not in kinds, kinds
+    assert "".join(deltas) == TEXT
+    assert final.output_text == TEXT
+    assert last_request(mock, fallback.split("/", 1)[1])["path"] == path
+
+
+def test_responses_stream_helper_accumulates_the_translated_stream(doors):
+    base, _ = doors
+    with doors_client(base).responses.stream(model="anthropic/down-a", input="Hello") as s:
+        text = "".join(e.delta for e in s if e.type == "response.output_text.delta")
+        final = s.get_final_response()
+    assert text == TEXT
+    assert final.output_text == TEXT
+
+
+def test_embeddings_create_fails_over(doors):
+    base, mock = doors
+    raw = doors_client(base).embeddings.with_raw_response.create(
+        model="openai/down-e", input=["first", "second"], encoding_format="float"
+    )
+    result = raw.parse()
+    assert [d.index for d in result.data] == [0, 1]
+    assert result.data[0].embedding == [0.5, -0.25, 0.125]
+    assert raw.headers["x-switchback-model"] == "together_ai/up-e"
+    assert raw.headers["x-switchback-attempts"] == "2"
+    sent = last_request(mock, "up-e")
+    assert sent["path"] == "/v1/embeddings"
+    assert sent["body"]["input"] == ["first", "second"]
+    assert sent["headers"]["authorization"] == "Bearer key-together"
+
+
+def test_exhaustion_is_an_openai_error_with_the_attempts(doors):
+    base, _ = doors
+    with pytest.raises(openai.APIStatusError) as caught:
+        doors_client(base).responses.create(model="openai/down-x", input="Hello")
+    e = caught.value
+    assert e.status_code == 529  # the last attempt's status (Anthropic's overloaded)
+    assert e.response.headers["x-should-retry"] == "false"
+    error = e.body if "attempts" in (e.body or {}) else e.body.get("error", e.body)
+    assert error["type"] == "retry_exhausted"
+    assert [a["error_type"] for a in error["attempts"]] == ["http_429", "http_529"]

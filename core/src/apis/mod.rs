@@ -179,7 +179,8 @@ impl<'a> Target<'a> {
         }
     }
 
-    /// The target for a provider entry: its model id, its `default_max_tokens`, no cap, and
+    /// The target for a provider entry: its model id, its `default_max_tokens`, its
+    /// `max_output_tokens` cap, and
     /// `max_completion_tokens` for OpenAI's own API and Azure OpenAI (which accept it for
     /// every model, and whose reasoning models reject `max_tokens`), `max_tokens` for every
     /// other OpenAI-compatible server; Mistral's 9-character tool-call ids for `mistral`.
@@ -189,7 +190,7 @@ impl<'a> Target<'a> {
         Target {
             model_id: provider.model_id(),
             default_max_tokens: provider.default_max_tokens,
-            max_output_tokens: None,
+            max_output_tokens: provider.max_output_tokens,
             max_tokens_field: if official {
                 MaxTokensField::MaxCompletionTokens
             } else {

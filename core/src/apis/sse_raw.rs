@@ -97,6 +97,16 @@ impl RelayFramer {
         self.ready.pop_front()
     }
 
+    /// Bytes this framer holds: the block being framed and the framed events not yet taken.
+    pub fn buffered_bytes(&self) -> usize {
+        let ready: usize = self
+            .ready
+            .iter()
+            .map(|r| r.as_ref().map_or(0, |e| e.raw.len()))
+            .sum();
+        self.block.len() + ready
+    }
+
     /// Marks the end of the stream: an incomplete trailing block is discarded. Returns
     /// whether anything was (the stream was cut mid-event).
     pub fn finish(&mut self) -> bool {

@@ -94,6 +94,8 @@ enum Mode {
 pub struct StreamTranslator {
     mode: Mode,
     finished: bool,
+    /// Part of an answer came (see [`has_answer`](Self::has_answer)).
+    answered: bool,
 }
 
 impl StreamTranslator {
@@ -109,6 +111,7 @@ impl StreamTranslator {
                 response_id: None,
             },
             finished: false,
+            answered: false,
         }
     }
 
@@ -160,12 +163,21 @@ impl StreamTranslator {
         StreamTranslator {
             mode: Mode::Translate(Box::new(Translating { decoder, encoder })),
             finished: false,
+            answered: false,
         }
     }
 
     /// Whether the stream has ended (a `Done` or `Error` event was returned).
     pub fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    /// Whether the stream has carried part of an answer: relaying Chat, a chunk (an object
+    /// with a `choices` list); relaying Messages or Responses, an event of well-formed JSON;
+    /// translating, any event the upstream's decoder understood. A stream that is complete
+    /// without one (`data: [DONE]` alone) is no answer: the machine fails the attempt.
+    pub fn has_answer(&self) -> bool {
+        self.answered
     }
 
     /// The client events for one upstream event framed by a [`RelayFramer`](super::RelayFramer), in order.
@@ -187,7 +199,13 @@ impl StreamTranslator {
         }
         let out = match &mut self.mode {
             Mode::Relay { .. } => vec![self.relay_event(event, bytes)],
-            Mode::Translate(t) => translate(t, event),
+            Mode::Translate(t) => {
+                let out = translate(t, event);
+                self.answered |= out
+                    .iter()
+                    .any(|e| matches!(e.kind, EventKind::Held | EventKind::Content));
+                out
+            }
         };
         self.finished |= out
             .iter()
@@ -213,9 +231,13 @@ impl StreamTranslator {
                 MessagesMeaning::Error => EventKind::Error {
                     detail: event.data.clone(),
                 },
-                MessagesMeaning::Content => EventKind::Content,
+                MessagesMeaning::Content => {
+                    self.answered = true;
+                    EventKind::Content
+                }
                 MessagesMeaning::Other { finish } => {
                     *finish_seen |= finish;
+                    self.answered = true;
                     EventKind::Held
                 }
                 MessagesMeaning::NotJson => {
@@ -235,8 +257,14 @@ impl StreamTranslator {
                     ResponsesKind::Error => EventKind::Error {
                         detail: event.data.clone(),
                     },
-                    ResponsesKind::Content => EventKind::Content,
-                    ResponsesKind::Other => EventKind::Held,
+                    ResponsesKind::Content => {
+                        self.answered = true;
+                        EventKind::Content
+                    }
+                    ResponsesKind::Other => {
+                        self.answered = true;
+                        EventKind::Held
+                    }
                     ResponsesKind::NotJson => {
                         return ClientEvent::dropped("event data is not JSON");
                     }
@@ -250,10 +278,12 @@ impl StreamTranslator {
                     },
                     ChatMeaning::Content { finish } => {
                         *finish_seen |= finish;
+                        self.answered = true;
                         EventKind::Content
                     }
-                    ChatMeaning::Other { finish } => {
+                    ChatMeaning::Other { finish, chunk } => {
                         *finish_seen |= finish;
+                        self.answered |= chunk;
                         EventKind::Held
                     }
                     ChatMeaning::NotJson => return ClientEvent::dropped("event data is not JSON"),

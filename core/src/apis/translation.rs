@@ -244,6 +244,16 @@ pub struct Translation {
 }
 
 impl Translation {
+    /// The API the upstream speaks for this attempt.
+    pub fn upstream(&self) -> UpstreamApi {
+        self.upstream
+    }
+
+    /// The client's API.
+    pub fn client(&self) -> ClientApi {
+        self.client
+    }
+
     /// Whether the upstream speaks the client's API (bodies and events pass through).
     pub fn is_passthrough(&self) -> bool {
         same_api(self.client, self.upstream)
@@ -253,8 +263,17 @@ impl Translation {
     /// be well-formed JSON and returned unchanged; translating, it is decoded and encoded.
     /// `Err` means the answer is unusable: a failed attempt (`invalid_response`). A
     /// translated body is JSON: the client response's `content-type` must be
-    /// `application/json`.
+    /// `application/json`. An embeddings body must be a JSON object with a `data` list.
     pub fn success_body(&self, raw: Bytes) -> Result<Bytes, TranslateError> {
+        if self.client == ClientApi::Embeddings {
+            return if super::embeddings::is_well_formed(&raw) {
+                Ok(raw)
+            } else {
+                Err(TranslateError::InvalidResponse(
+                    "the embeddings response is not a JSON object with a `data` list".into(),
+                ))
+            };
+        }
         if self.is_passthrough() {
             return match serde_json::from_slice::<serde::de::IgnoredAny>(&raw) {
                 Ok(_) => Ok(raw),

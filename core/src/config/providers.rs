@@ -153,6 +153,16 @@ pub(crate) fn convert_provider(
             )
         })
         .map_or(DEFAULT_MAX_TOKENS, |n| n as u32);
+    let max_output_tokens = r.max_output_tokens.as_ref().and_then(|v| {
+        int_in(
+            rep,
+            v,
+            &join(path, "max_output_tokens"),
+            1,
+            u64::from(u32::MAX),
+        )
+        .map(|n| n as u32)
+    });
 
     let mut access_key = None;
     let mut base_url = None;
@@ -227,6 +237,8 @@ pub(crate) fn convert_provider(
             .unwrap_or_else(|| interface_for_prefix(&prefix)),
         None => interface_for_prefix(&prefix),
     };
+
+    let responses = serves_responses(rep, r, path, interface);
 
     let mut headers = Vec::new();
     if let Some(h) = &r.headers {
@@ -318,6 +330,8 @@ pub(crate) fn convert_provider(
         default,
         passthrough_auth,
         default_max_tokens,
+        responses,
+        max_output_tokens,
         headers,
         retry_policy,
         policy_origin,
@@ -516,6 +530,33 @@ fn missing_base_url(prefix: &str) -> String {
         "vllm" | "plano" => format!("the `{prefix}` prefix names a server you run, which has no public endpoint; set `base_url` to its URL, e.g. http://127.0.0.1:8000"),
         _ => format!("`{prefix}` is not a provider prefix switchback knows (docs/providers.md lists them), so it has no public endpoint; set `base_url` to the server's URL (and `provider_interface` if it is not OpenAI-compatible)"),
     }
+}
+
+/// `responses: true` (spec §9): the entry serves OpenAI's Responses API itself. Only an
+/// OpenAI-interface entry can: Anthropic speaks Messages, Azure's deployment paths and the
+/// mock provider have no `/responses`, so the key is refused there rather than ignored.
+fn serves_responses(rep: &mut Report, r: &RawProvider, path: &str, interface: Interface) -> bool {
+    let Some(v) = &r.responses else {
+        return false;
+    };
+    let p = join(path, "responses");
+    let Some(on) = boolean(rep, v, &p) else {
+        return false;
+    };
+    if on && interface != Interface::OpenAi {
+        let what = match interface {
+            Interface::Anthropic => "an Anthropic-interface provider speaks Messages",
+            Interface::AzureOpenAi => "Azure OpenAI entries are sent Chat Completions",
+            _ => "the built-in mock provider answers Chat Completions only",
+        };
+        rep.error(
+            &p,
+            Pos::at(v),
+            format!("`responses: true` needs an OpenAI-interface provider ({what}); remove it, and Responses clients are translated to this entry's API"),
+        );
+        return false;
+    }
+    on
 }
 
 /// Builds the entry's endpoint as the gateway will (spec §10: `check` and `serve` agree),

@@ -303,6 +303,10 @@ pub(crate) struct RawProvider {
     pub default: Opt<Scalar>,
     pub passthrough_auth: Opt<Scalar>,
     pub default_max_tokens: Opt<Scalar>,
+    /// The provider serves OpenAI's Responses API itself (`/v1/responses`).
+    pub responses: Opt<Scalar>,
+    /// The most output tokens a translated request asks this provider for.
+    pub max_output_tokens: Opt<Scalar>,
     pub headers: Opt<RawMap<Scalar>>,
     pub retry_policy: Opt<RawRetryPolicy>,
     pub timeouts: Opt<RawTimeouts>,

@@ -199,6 +199,13 @@ pub struct Provider {
     /// `max_tokens` sent to an Anthropic-interface upstream when the client gives none
     /// (Anthropic requires it; default 4096).
     pub default_max_tokens: u32,
+    /// `responses: true`: an OpenAI-interface provider that serves `/v1/responses` itself,
+    /// so Responses clients are passed through to it instead of translated (spec §9).
+    pub responses: bool,
+    /// `max_output_tokens`: a translated request's output limit (`max_tokens` of a Messages
+    /// client, `max_output_tokens` of a Responses client) is lowered to this for this
+    /// provider. `None`: sent as the client asked.
+    pub max_output_tokens: Option<u32>,
     /// Extra upstream headers, in file order.
     pub headers: Vec<(String, Secret)>,
     /// `None`: no retries at all, the upstream answer passes through (spec §3.2).

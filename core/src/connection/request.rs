@@ -152,6 +152,9 @@ impl Connection {
         started: Instant,
         mut resp: crate::response::ClientResponse,
     ) {
+        if let Some(api) = head.and_then(|h| crate::apis::ClientApi::from_path(&h.target)) {
+            resp = crate::apis::errors::reshape_response(api, resp);
+        }
         let request_id = head
             .and_then(|h| accepted_request_id(&h.headers))
             .map(str::to_owned)

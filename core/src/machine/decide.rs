@@ -4,18 +4,21 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::HeaderValue;
 
 use super::report::{self, AttemptRecord, EndReason};
-use super::select::{pick_first, pick_retry, Pick};
+use super::select::{pick_first, pick_retry, Pick, Seeking};
 use super::{Outcome, RetryMachine, State};
 use crate::anthropic;
+use crate::apis::{count_tokens, ClientApi};
 use crate::backoff::backoff_delay;
 use crate::block_table::BlockKey;
 use crate::classify::{classify, Failure, RuleRef, Verdict};
 use crate::config::{BlockApplyTo, BlockScope, Interface, RetryPolicy};
 use crate::gateway::ProviderId;
 use crate::pushback::parse_pushback;
+use crate::response::ClientResponse;
 use crate::response::SHOULD_RETRY;
 
 /// Chooses the first target: the primary, unless blocks steer the request elsewhere or
@@ -27,7 +30,12 @@ pub(super) fn first_attempt(m: &mut RetryMachine, now: Instant) {
         m.send(now, primary);
         return;
     };
-    let pick = m.with_blocks(now, |blocks| pick_first(&gw, policy, blocks, primary));
+    let seeking = Seeking {
+        primary,
+        tried: &[],
+        api: m.api(),
+    };
+    let pick = m.with_blocks(now, |blocks| pick_first(&gw, policy, blocks, &seeking));
     match pick {
         Pick::Go {
             target,
@@ -48,7 +56,7 @@ pub(super) fn first_attempt(m: &mut RetryMachine, now: Instant) {
                     shortest_block: Some(until.saturating_duration_since(now)),
                 };
                 let resp = report::exhausted(&m.records, None, reason);
-                m.respond(resp, Outcome::Failed);
+                give_up(m, resp, true);
             }
         }
         Pick::Nothing => m.send(now, primary),
@@ -56,8 +64,15 @@ pub(super) fn first_attempt(m: &mut RetryMachine, now: Instant) {
 }
 
 /// Records a failed attempt and its pushback, then retries (now or after a wait) or
-/// ends the request with the right answer.
-pub(super) fn after_failure(m: &mut RetryMachine, now: Instant, failure: Failure) {
+/// ends the request with the right answer. `answer` is an upstream error's body in the
+/// client's shape (what passes through when the request ends on it); `failure` carries
+/// the same error in OpenAI's shape, for the rules and the exhaustion body.
+pub(super) fn after_failure(
+    m: &mut RetryMachine,
+    now: Instant,
+    failure: Failure,
+    answer: Option<Bytes>,
+) {
     let State::InFlight(attempt) = &mut m.state else {
         return;
     };
@@ -90,13 +105,13 @@ pub(super) fn after_failure(m: &mut RetryMachine, now: Instant, failure: Failure
     });
 
     let Some(policy) = policy else {
-        end_without_retry(m, failure, false);
+        end_without_retry(m, failure, answer, false);
         return;
     };
     let rule = match classify(policy, &failure) {
         Verdict::NotRetriable => {
             drop(probe);
-            end_without_retry(m, failure, false);
+            end_without_retry(m, failure, answer, false);
             return;
         }
         Verdict::Retriable(rule) => rule,
@@ -113,10 +128,10 @@ pub(super) fn after_failure(m: &mut RetryMachine, now: Instant, failure: Failure
         }
         Err(reason) => {
             if m.retries == 0 && reason == EndReason::default() {
-                end_without_retry(m, failure, true);
+                end_without_retry(m, failure, answer, true);
             } else {
                 let resp = report::exhausted(&m.records, Some(&failure), reason);
-                m.respond(resp, Outcome::Failed);
+                give_up(m, resp, true);
             }
         }
     }
@@ -179,34 +194,57 @@ pub(super) fn wait_for(m: &mut RetryMachine, now: Instant, target: ProviderId, u
         shortest_block: Some(until.saturating_duration_since(now)),
     };
     let resp = report::exhausted(&m.records, m.last_failure.as_ref(), reason);
-    m.respond(resp, Outcome::Failed);
+    give_up(m, resp, true);
 }
 
 /// No retry was made: the upstream's answer passes through unchanged (spec §4.1, IT-4),
-/// or, for a transport failure, a gateway-made error. `gave_up` marks a retriable
-/// failure the policy could not retry: the client is told not to retry either.
-fn end_without_retry(m: &mut RetryMachine, failure: Failure, gave_up: bool) {
+/// in the client's shape (`answer`), or, for a transport failure, a gateway-made error.
+/// `gave_up` marks a retriable failure the policy could not retry: the client is told not
+/// to retry either.
+fn end_without_retry(m: &mut RetryMachine, failure: Failure, answer: Option<Bytes>, gave_up: bool) {
     let model = m
         .records
         .last()
         .map(|r| r.model.clone())
         .unwrap_or_default();
-    let resp = match failure {
+    match failure {
         Failure::Http {
             status,
             headers,
             body,
         } => {
-            let mut r = report::pass_through(status, &headers, body);
+            let mut r = report::pass_through(status, &headers, answer.unwrap_or(body));
             if gave_up {
                 r.headers
                     .insert(SHOULD_RETRY, HeaderValue::from_static("false"));
+                give_up(m, r, false);
+            } else {
+                m.respond(r, Outcome::Failed);
             }
-            r
         }
-        transport => report::transport_error(&model, &transport),
-    };
-    m.respond(resp, Outcome::Failed);
+        transport => give_up(m, report::transport_error(&model, &transport), true),
+    }
+}
+
+/// The request ends without an answer after a retriable failure (or blocks) with `resp`:
+/// a gateway-made error (`made_here`: reshaped for the client's API) or an upstream error
+/// already in the client's shape. A count_tokens client gets the local estimate instead
+/// (spec §9: an estimate, marked as one, serves a client better than an outage does).
+fn give_up(m: &mut RetryMachine, resp: ClientResponse, made_here: bool) {
+    if m.api() == ClientApi::CountTokens {
+        let estimate = count_tokens::local_response(m.req.api.body());
+        if estimate.status.is_success() {
+            tracing::info!(request_id = %m.req.request_id, "count_tokens answered with the local estimate");
+            // No model answered: the gateway counted.
+            m.respond_as(estimate, Outcome::Success, None);
+            return;
+        }
+    }
+    if made_here {
+        m.respond_error(resp);
+    } else {
+        m.respond(resp, Outcome::Failed);
+    }
 }
 
 /// The next retry under `rule_ref`, escalating to its `then` stage when the rule's own
@@ -233,9 +271,14 @@ fn next_retry(
         let outcome = if used >= granted {
             Err(EndReason::default())
         } else {
-            let (gw, primary, tried) = (&m.gw, m.req.primary, &m.tried);
+            let seeking = Seeking {
+                primary: m.req.primary,
+                tried: &m.tried,
+                api: m.api(),
+            };
+            let gw = &m.gw;
             let pick = m.with_blocks(now, |blocks| {
-                pick_retry(gw, policy, blocks, primary, failed, strategy, tried)
+                pick_retry(gw, policy, blocks, &seeking, failed, strategy)
             });
             match pick {
                 Pick::Nothing => Err(EndReason::default()),

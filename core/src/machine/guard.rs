@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Outcome, Phase, RetryMachine, State};
+use super::{Phase, RetryMachine, State};
 use crate::block_table::BlockKey;
 use crate::body_memory::BodyReservation;
 use crate::config::RetryPolicy;
@@ -184,6 +184,6 @@ impl RetryMachine {
             return;
         }
         self.cancel_current();
-        self.respond(errors::overloaded(), Outcome::Failed);
+        self.respond_error(errors::overloaded());
     }
 }

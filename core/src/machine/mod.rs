@@ -1,5 +1,5 @@
-//! The RetryMachine: one client chat request, from the first target to the last byte,
-//! as a sans-IO state machine (spec §4 to §7).
+//! The RetryMachine: one client request of any generative or auxiliary API (spec §9), from
+//! the first target to the last byte, as a sans-IO state machine (spec §4 to §7).
 //!
 //! Drive it like this (see `docs/architecture.md`):
 //!
@@ -24,6 +24,7 @@ mod receive;
 mod relay;
 mod report;
 mod select;
+mod send;
 mod stream;
 mod types;
 
@@ -38,16 +39,13 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
 
-use crate::anthropic;
+use crate::apis::{self, ApiRequest, ClientApi, Translation};
 use crate::block_table::{BlockKey, BlockTable, LatencyTrigger};
 use crate::body_memory::BodyReservation;
 use crate::classify::{Failure, RuleRef, TransportFailure};
-use crate::config::{BlockApplyTo, Interface, LatencyMeasure, RetryPolicy};
+use crate::config::{BlockApplyTo, LatencyMeasure, RetryPolicy};
 use crate::errors;
 use crate::gateway::{ProviderId, RequestContext};
-use crate::mock::{self, MockStep};
-use crate::provider;
-use crate::request_body::{self, ChatRequestInfo};
 use crate::response::{set_attempt_headers, set_request_id, ClientResponse};
 use crate::routing::Targets;
 use relay::StreamRelay;
@@ -56,16 +54,20 @@ use select::Blocks;
 /// The largest upstream response body read whole (success or error).
 pub const MAX_RESPONSE_BODY_BYTES: usize = 32 * 1024 * 1024;
 
-/// A routed chat request, as the gateway hands it to the machine.
-#[derive(Debug, Clone)]
-pub struct ChatRequest {
+/// A routed client request, as the gateway hands it to the machine.
+#[derive(Debug)]
+pub struct RoutedRequest {
     /// The provider the request's model resolved to; its policy governs the request.
     pub primary: ProviderId,
-    /// The client's body bytes, sent with only `model` replaced (spec §5).
-    pub body: Bytes,
-    pub info: ChatRequestInfo,
-    /// The client's headers (only `Authorization` is used, and only for `passthrough_auth`).
+    /// The client's request, inspected: its API, body and what routing read. Each attempt's
+    /// body is made from it per target (spec §5, §9).
+    pub api: ApiRequest,
+    /// The client's headers (credentials only for `passthrough_auth`; `anthropic-*` for
+    /// Anthropic targets of Messages clients).
     pub client_headers: HeaderMap,
+    /// The query of the client's request target, forwarded to targets of the client's own
+    /// API (Claude Code's `?beta=true`).
+    pub client_query: Option<String>,
     pub request_id: String,
 }
 
@@ -101,6 +103,8 @@ struct Attempt {
     /// This attempt's share of the gateway's body memory: the body being read, or what
     /// its stream relay holds.
     buffered: BodyReservation,
+    /// How the target's answers become the client's.
+    translation: Translation,
 }
 
 /// The timer an attempt runs: when it fires, and the limit it enforces.
@@ -147,7 +151,7 @@ enum State {
 #[derive(Debug)]
 pub struct RetryMachine {
     gw: Arc<Targets>,
-    req: ChatRequest,
+    req: RoutedRequest,
     started_at: Instant,
     deadline: Instant,
     wall_at_start: SystemTime,
@@ -176,7 +180,7 @@ pub struct RetryMachine {
 impl RetryMachine {
     /// A machine for one routed request. `ctx.random` seeds its jitter, so the same
     /// seed and the same events give the same actions.
-    pub fn new(gw: Arc<Targets>, req: ChatRequest, ctx: RequestContext) -> RetryMachine {
+    pub fn new(gw: Arc<Targets>, req: RoutedRequest, ctx: RequestContext) -> RetryMachine {
         RetryMachine {
             gw,
             req,
@@ -224,7 +228,12 @@ impl RetryMachine {
 
     /// Whether the client asked for a stream.
     pub fn is_stream(&self) -> bool {
-        self.req.info.stream
+        self.req.api.info().stream
+    }
+
+    /// The client's API.
+    pub fn api(&self) -> ClientApi {
+        self.req.api.api()
     }
 
     /// True once `Finish` has been queued; the machine ignores every later event.
@@ -343,7 +352,7 @@ impl RetryMachine {
             http::header::RETRY_AFTER,
             http::HeaderValue::from_static("1"),
         );
-        self.respond(resp, Outcome::Failed);
+        self.respond_error(resp);
     }
 
     fn current(&self, attempt: AttemptId) -> bool {
@@ -420,109 +429,6 @@ impl RetryMachine {
         tracing::info!(request_id = %self.req.request_id, %model, latency_ms = latency.as_millis() as u64, blocked = blocked.is_some(), "high latency");
     }
 
-    /// Starts attempt to `target` now, unless its failure circuit keeps it shut (then
-    /// the request waits for it, or ends, as for any block).
-    fn send(&mut self, now: Instant, target: ProviderId) {
-        let probe = match self.claim(now, target) {
-            Ok(probe) => probe,
-            Err(until) => {
-                decide::wait_for(self, now, target, until);
-                return;
-            }
-        };
-        if self.next_attempt == 0 {
-            self.count_first_attempt(now);
-        }
-        let id = AttemptId(self.next_attempt);
-        self.next_attempt += 1;
-        if !self.tried.contains(&target) {
-            self.tried.push(target);
-        }
-        let gw = Arc::clone(&self.gw);
-        let p = gw.provider(target);
-        let commit_by = (now + p.timeouts.first_token).min(self.deadline);
-        self.state = State::InFlight(Box::new(Attempt {
-            id,
-            target,
-            sent_at: now,
-            commit_by,
-            idle: p.timeouts.idle,
-            last_progress: now,
-            phase: Phase::AwaitingResponse,
-            probe,
-            buffered: gw.body_memory().empty_reservation(),
-        }));
-        if p.interface == Interface::Mock {
-            let mut at = now;
-            for (after, step) in mock::plan(&p.model, &p.mock, self.req.info.stream) {
-                at += after;
-                let ev = match step {
-                    MockStep::Head { status, headers } => Event::UpstreamHead {
-                        attempt: id,
-                        status,
-                        headers,
-                    },
-                    MockStep::Data(data) => Event::UpstreamData { attempt: id, data },
-                    MockStep::End => Event::UpstreamEnd { attempt: id },
-                    MockStep::Fail(error) => Event::UpstreamFailed { attempt: id, error },
-                };
-                self.mock_steps.push_back((at, ev));
-            }
-            self.on_timer(now);
-            return;
-        }
-        let Some(endpoint) = gw.endpoint(target) else {
-            return;
-        };
-        let body = match p.interface {
-            Interface::Anthropic => {
-                let max_tokens = p.default_max_tokens;
-                match anthropic::translate_request(&self.req.body, p.model_id(), max_tokens) {
-                    Ok(body) => body,
-                    Err(e) => {
-                        // The request cannot be expressed for this target: treated like the
-                        // upstream's own 400, so it passes through unless a rule lists 400.
-                        let kind = "invalid_request_error";
-                        let body = errors::error_body(
-                            &e.to_string(),
-                            kind,
-                            Some(e.code()),
-                            serde_json::Value::Null,
-                        );
-                        let failure = Failure::Http {
-                            status: 400,
-                            headers: HeaderMap::new(),
-                            body,
-                        };
-                        self.fail(now, failure);
-                        return;
-                    }
-                }
-            }
-            _ => {
-                request_body::rewrite_model(&self.req.body, &self.req.info.model_span, p.model_id())
-            }
-        };
-        let request = provider::build_request(
-            p,
-            endpoint,
-            body,
-            &self.req.client_headers,
-            self.req.info.stream,
-        );
-        let connect_timeout = p
-            .timeouts
-            .connect
-            .min(self.deadline.saturating_duration_since(now));
-        self.actions.push_back(Action::Send {
-            attempt: id,
-            target,
-            model: p.model.clone(),
-            connect_timeout,
-            request,
-        });
-    }
-
     /// Adds the request id and attempt headers to a response's headers.
     fn decorate(&self, headers: &mut HeaderMap, model_of: Option<ProviderId>) {
         set_request_id(headers, &self.req.request_id);
@@ -530,9 +436,19 @@ impl RetryMachine {
         set_attempt_headers(headers, self.next_attempt, model);
     }
 
-    /// Sends a whole response and finishes.
-    fn respond(&mut self, mut resp: ClientResponse, outcome: Outcome) {
+    /// Sends a whole response and finishes; `x-switchback-model` names the last target.
+    fn respond(&mut self, resp: ClientResponse, outcome: Outcome) {
         let model = self.tried.last().copied();
+        self.respond_as(resp, outcome, model);
+    }
+
+    /// [`respond`](Self::respond), naming `model` (or no model) as the one that answered.
+    fn respond_as(
+        &mut self,
+        mut resp: ClientResponse,
+        outcome: Outcome,
+        model: Option<ProviderId>,
+    ) {
         self.decorate(&mut resp.headers, model);
         let status = resp.status.as_u16();
         self.client_status = Some(resp.status);
@@ -555,9 +471,21 @@ impl RetryMachine {
         }));
     }
 
+    /// A gateway-made error (OpenAI's shape) in the client's shape, sent, and the end.
+    fn respond_error(&mut self, resp: ClientResponse) {
+        let resp = apis::errors::reshape_response(self.api(), resp);
+        self.respond(resp, Outcome::Failed);
+    }
+
     /// Handles a failed attempt (spec §4): records it, then retries or ends.
     fn fail(&mut self, now: Instant, failure: Failure) {
-        decide::after_failure(self, now, failure);
+        decide::after_failure(self, now, failure, None);
+    }
+
+    /// [`fail`](Self::fail) for an upstream error whose body, in the client's shape, is
+    /// `answer`: what the client gets if the error passes through (spec §4.1).
+    fn fail_with_answer(&mut self, now: Instant, failure: Failure, answer: Bytes) {
+        decide::after_failure(self, now, failure, Some(answer));
     }
 
     /// Wall-clock time at `now`, for HTTP-date pushback.

@@ -9,9 +9,9 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::relay::StreamRelay;
 use super::{Outcome, Phase, RetryMachine, TransportError, MAX_RESPONSE_BODY_BYTES};
-use crate::anthropic::{self, StreamTranslator};
+use crate::apis::{Translation, UpstreamApi};
 use crate::classify::{Failure, TransportFailure};
-use crate::config::{Interface, LatencyMeasure, Provider};
+use crate::config::LatencyMeasure;
 use crate::response::{relayable_headers, ClientResponse};
 use crate::secrets::{provider_credentials, scrub};
 
@@ -19,11 +19,8 @@ impl RetryMachine {
     /// The current attempt's response head: a 2xx SSE answer to a streaming request is
     /// held until its commit point; anything else is read whole.
     pub(super) fn on_head(&mut self, now: Instant, status: u16, headers: HeaderMap) {
-        let stream = self.req.info.stream;
-        let include_usage = self.req.info.include_usage;
-        let gw = Arc::clone(&self.gw);
+        let stream = self.is_stream();
         let Some(a) = self.attempt_mut() else { return };
-        let target = gw.provider(a.target);
         if !matches!(a.phase, Phase::AwaitingResponse) {
             return;
         }
@@ -33,12 +30,7 @@ impl RetryMachine {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
         if (200..300).contains(&status) && stream && is_sse {
-            let relay = match target.interface {
-                Interface::Anthropic => {
-                    StreamRelay::translating(StreamTranslator::new(&target.model, include_usage))
-                }
-                _ => StreamRelay::new(),
-            };
+            let relay = StreamRelay::new(a.translation.stream());
             a.phase = Phase::HoldingStream { headers, relay };
         } else {
             a.phase = Phase::ReadingBody {
@@ -98,6 +90,7 @@ impl RetryMachine {
                 headers,
                 buf,
             } => {
+                let translation = a.translation.clone();
                 let raw = buf.freeze();
                 let gw = Arc::clone(&self.gw);
                 let p = gw.provider(target);
@@ -112,28 +105,26 @@ impl RetryMachine {
                     return;
                 }
                 if !(200..300).contains(&status) {
-                    let body = match p.interface {
-                        Interface::Anthropic => anthropic::translate_error(status, &raw),
-                        _ => raw,
-                    };
                     // An upstream that echoes the credentials it was sent must not show
                     // them to the client.
-                    let body = scrub(body, provider_credentials(p));
+                    let raw = scrub(raw, provider_credentials(p));
+                    let rules = translation.error_for_rules(status, &raw);
+                    let client = translation.error_for_client(status, raw);
                     let failure = Failure::Http {
                         status,
                         headers,
-                        body,
+                        body: rules,
                     };
-                    self.fail(now, failure);
+                    self.fail_with_answer(now, failure, client);
                     return;
                 }
-                match success_body(p, raw) {
+                match success_body(&translation, raw) {
                     Ok(body) => {
                         self.record_latency(now, LatencyMeasure::Total);
                         self.record_success(now);
                         self.keep_attempt_body();
                         let mut out = relayable_headers(&headers);
-                        if p.interface == Interface::Anthropic {
+                        if !translation.is_passthrough() {
                             let json = HeaderValue::from_static("application/json");
                             out.insert(http::header::CONTENT_TYPE, json);
                         }
@@ -193,22 +184,22 @@ impl RetryMachine {
     }
 }
 
-/// A success body as the client gets it: an OpenAI-interface body checked to be
-/// well-formed JSON, an Anthropic one translated. `Err` says why it is unusable.
-fn success_body(p: &Provider, raw: Bytes) -> Result<Bytes, TransportFailure> {
-    match p.interface {
-        Interface::Anthropic => anthropic::translate_response(&raw, &p.model).map_err(|e| {
-            TransportFailure::InvalidResponse {
-                reason: "the response is not a valid Anthropic message",
-                detail: e.to_string(),
+/// A success body as the client gets it: passed through (checked to be well-formed JSON)
+/// or translated into the client's API. `Err` says why it is unusable.
+fn success_body(translation: &Translation, raw: Bytes) -> Result<Bytes, TransportFailure> {
+    translation.success_body(raw).map_err(|e| {
+        let reason = match translation.upstream() {
+            UpstreamApi::Embeddings => "the response is not a valid embeddings answer",
+            _ if translation.is_passthrough() => "the response body is not well-formed JSON",
+            UpstreamApi::Messages | UpstreamApi::CountTokens => {
+                "the response is not a valid Anthropic message"
             }
-        }),
-        // `RawValue` skips the document with serde_json's validating fast path.
-        _ => match serde_json::from_slice::<&serde_json::value::RawValue>(&raw) {
-            Ok(_) => Ok(raw),
-            Err(_) => Err(TransportFailure::invalid(
-                "the response body is not well-formed JSON",
-            )),
-        },
-    }
+            UpstreamApi::ChatCompletions => "the response is not a valid chat completion",
+            UpstreamApi::Responses => "the response is not a valid Responses answer",
+        };
+        TransportFailure::InvalidResponse {
+            reason,
+            detail: e.to_string(),
+        }
+    })
 }

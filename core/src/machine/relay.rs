@@ -1,143 +1,109 @@
-//! The SSE relay of one streaming attempt (spec §6): frames upstream bytes into events,
-//! holds what comes before the commit point, and says what each event means.
+//! The SSE relay of one streaming attempt (spec §6, §9): frames upstream bytes into events
+//! with their bytes as received ([`RelayFramer`]), turns each into the client's events
+//! ([`StreamTranslator`]: the upstream's own bytes when it speaks the client's API, the
+//! client's grammar otherwise), and holds what comes before the commit point.
 
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
-use crate::anthropic::{StreamTranslator, Translated};
-use crate::sse::{self, SseError, SseEvent, SseFramer};
+use crate::apis::{ClientEvent, RelayFramer, StreamEnd, StreamTranslator};
+use crate::sse::SseError;
 
 /// The largest single SSE event accepted from an upstream.
 pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 /// The most bytes of events held before the commit point.
 pub const MAX_HELD_BYTES: usize = 1024 * 1024;
 
-/// What one upstream event means for the machine.
+/// What the relay hands the machine next.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Meaning {
-    /// `data: [DONE]`.
-    Done,
-    /// An in-band error (`{"error": ...}` data, or `event: error`); carries the encoded event.
-    Error { data: String, encoded: Bytes },
-    /// A chunk with content (text, tool call, refusal): the commit point.
-    Content(Bytes),
-    /// Any other well-formed chunk (role-only, usage, finish).
-    Other(Bytes),
-    /// Dropped: data that is not JSON.
-    Dropped(String),
-    /// An event passed [`MAX_EVENT_BYTES`]: the stream has failed, and nothing more of
-    /// it is read.
+pub enum Relayed {
+    /// A client event and its meaning for the commit rule.
+    Event(ClientEvent),
+    /// An upstream event passed [`MAX_EVENT_BYTES`]: the stream has failed, and nothing
+    /// more of it is read.
     TooLarge,
 }
 
-/// Frames one attempt's stream and keeps the events held before commit. For an
-/// Anthropic-interface upstream, each event is first translated into OpenAI chunks.
+/// Frames and translates one attempt's stream and keeps the events held before commit.
+/// One relay per attempt: a failover starts a new one, so held events of a failed attempt
+/// are discarded, never spliced.
 #[derive(Debug)]
 pub struct StreamRelay {
-    framer: SseFramer,
-    translator: Option<StreamTranslator>,
-    translated: VecDeque<Meaning>,
+    framer: RelayFramer,
+    translator: StreamTranslator,
+    ready: VecDeque<Relayed>,
     held: BytesMut,
-    /// A chunk with a `finish_reason` was seen: an end without `[DONE]` is clean.
-    pub finish_seen: bool,
-    /// A well-formed chunk (a JSON object with a `choices` list) was seen: without one,
-    /// a stream is no answer at all, even if it ends with `[DONE]`.
-    pub chunk_seen: bool,
+    /// An oversized event was reported: nothing more is read.
+    failed: bool,
 }
 
 impl StreamRelay {
-    /// A relay for an OpenAI-format stream.
-    pub fn new() -> Self {
+    /// A relay whose events `translator` turns into the client's.
+    pub fn new(translator: StreamTranslator) -> Self {
         StreamRelay {
-            framer: SseFramer::new(MAX_EVENT_BYTES),
-            translator: None,
-            translated: VecDeque::new(),
+            framer: RelayFramer::new(MAX_EVENT_BYTES),
+            translator,
+            ready: VecDeque::new(),
             held: BytesMut::new(),
-            finish_seen: false,
-            chunk_seen: false,
+            failed: false,
         }
     }
 
-    /// A relay that translates an Anthropic Messages stream into OpenAI chunks.
-    pub fn translating(translator: StreamTranslator) -> Self {
-        StreamRelay {
-            translator: Some(translator),
-            ..Self::new()
-        }
-    }
-
-    /// Feeds upstream body bytes.
+    /// Feeds upstream body bytes (ignored once the stream has failed).
     pub fn push(&mut self, data: &[u8]) {
-        self.framer.push(data);
+        if !self.failed {
+            self.framer.push(data);
+        }
     }
 
-    /// The next complete event's meaning, if one is framed.
-    pub fn next(&mut self) -> Option<Meaning> {
+    /// The next client event, if one is ready. Upstream events are translated one at a
+    /// time, as the machine asks for them.
+    pub fn next(&mut self) -> Option<Relayed> {
         loop {
-            if let Some(m) = self.translated.pop_front() {
-                return Some(m);
+            if let Some(r) = self.ready.pop_front() {
+                return Some(r);
             }
-            let event = match self.framer.next_event()? {
-                Ok(ev) => ev,
-                Err(SseError::EventTooLarge { .. }) => return Some(Meaning::TooLarge),
-            };
-            let Some(translator) = &mut self.translator else {
-                return Some(self.interpret(&event));
-            };
-            for t in translator.push(&event) {
-                let meaning = match t {
-                    Translated::Chunk(json) => self.interpret(&SseEvent::data(json)),
-                    Translated::Done => Meaning::Done,
-                    Translated::Error(json) => Meaning::Error {
-                        encoded: SseEvent::data(json.clone()).to_bytes(),
-                        data: json,
-                    },
-                };
-                self.translated.push_back(meaning);
+            if self.failed {
+                return None;
             }
-        }
-    }
-
-    fn interpret(&mut self, event: &SseEvent) -> Meaning {
-        if sse::is_done(event) {
-            return Meaning::Done;
-        }
-        let encoded = event.to_bytes();
-        let is_error_event = event.event.as_deref() == Some("error");
-        let chunk = match serde_json::from_str::<ChunkView<'_>>(&event.data) {
-            Ok(chunk) => chunk,
-            // Valid JSON of another shape is relayed as it is; only non-JSON is dropped.
-            Err(_) if !is_error_event && is_json(&event.data) => return Meaning::Other(encoded),
-            Err(e) if !is_error_event => {
-                return Meaning::Dropped(format!("event data is not JSON: {e}"));
-            }
-            Err(_) => {
-                return Meaning::Error {
-                    data: event.data.clone(),
-                    encoded,
+            match self.framer.next_event()? {
+                Ok(framed) => {
+                    let events = self.translator.push_framed(&framed);
+                    self.ready.extend(events.into_iter().map(Relayed::Event));
+                }
+                Err(SseError::EventTooLarge { .. }) => {
+                    self.failed = true;
+                    self.framer.finish();
+                    return Some(Relayed::TooLarge);
                 }
             }
-        };
-        if is_error_event || chunk.error.is_some() {
-            return Meaning::Error {
-                data: event.data.clone(),
-                encoded,
-            };
         }
-        self.chunk_seen |= chunk.choices.is_some();
-        let mut content = false;
-        for choice in chunk.choices.iter().flatten() {
-            self.finish_seen |= choice.finish_reason.is_some();
-            content |= choice.delta.as_ref().is_some_and(DeltaView::has_content);
+    }
+
+    /// The upstream ended cleanly: `true` when the answer is complete, and the events that
+    /// close it for the client are queued for [`next`](Self::next); `false` when it was cut
+    /// short. An incomplete trailing event is discarded (WHATWG).
+    pub fn end(&mut self) -> bool {
+        self.framer.finish();
+        match self.translator.end() {
+            StreamEnd::Complete(events) => {
+                self.ready.extend(events.into_iter().map(Relayed::Event));
+                true
+            }
+            StreamEnd::Truncated => false,
         }
-        if content {
-            Meaning::Content(encoded)
-        } else {
-            Meaning::Other(encoded)
-        }
+    }
+
+    /// The event that ends this committed stream after its upstream failed, in the
+    /// client's shape (no completion event follows).
+    pub fn terminal_error(&mut self, message: &str, code: &str) -> Bytes {
+        self.translator.terminal_error(message, code)
+    }
+
+    /// Whether the stream carried part of an answer ([`StreamTranslator::has_answer`]).
+    pub fn has_answer(&self) -> bool {
+        self.translator.has_answer()
     }
 
     /// Holds an event until commit. Returns false when the held bytes would pass
@@ -150,9 +116,18 @@ impl StreamRelay {
         true
     }
 
-    /// Bytes this relay holds: the event being framed and the events held for commit.
+    /// Bytes this relay holds: what is being framed, events not yet taken, and the events
+    /// held for commit.
     pub fn buffered_bytes(&self) -> usize {
-        self.framer.buffered_bytes() + self.held.len()
+        let ready: usize = self
+            .ready
+            .iter()
+            .map(|r| match r {
+                Relayed::Event(e) => e.bytes.len(),
+                Relayed::TooLarge => 0,
+            })
+            .sum();
+        self.framer.buffered_bytes() + ready + self.held.len()
     }
 
     /// Takes the held events (for the commit flush).
@@ -161,160 +136,97 @@ impl StreamRelay {
     }
 }
 
-impl Default for StreamRelay {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// The parts of a chat completion chunk the relay looks at, borrowed from the event's
-/// data: parsing into this is much cheaper than building a `serde_json::Value`.
-#[derive(Deserialize)]
-struct ChunkView<'a> {
-    #[serde(default, borrow)]
-    error: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    choices: Option<Vec<ChoiceView<'a>>>,
-}
-
-#[derive(Deserialize)]
-struct ChoiceView<'a> {
-    #[serde(default, borrow)]
-    finish_reason: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    delta: Option<DeltaView<'a>>,
-}
-
-#[derive(Deserialize)]
-struct DeltaView<'a> {
-    #[serde(default, borrow)]
-    content: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    refusal: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    tool_calls: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    function_call: Option<&'a RawValue>,
-}
-
-impl DeltaView<'_> {
-    /// Whether the delta carries content: non-empty text, a tool call, a legacy function
-    /// call, or a refusal.
-    fn has_content(&self) -> bool {
-        let non_empty_string =
-            |v: Option<&RawValue>| v.is_some_and(|v| v.get().starts_with('"') && v.get() != "\"\"");
-        let non_empty_array = |v: Option<&RawValue>| {
-            v.and_then(|v| v.get().strip_prefix('['))
-                .is_some_and(|rest| !rest.trim_start().starts_with(']'))
-        };
-        non_empty_string(self.content)
-            || non_empty_string(self.refusal)
-            || non_empty_array(self.tool_calls)
-            || self.function_call.is_some()
-    }
-}
-
-/// Whether `data` is well-formed JSON of any shape.
-fn is_json(data: &str) -> bool {
-    serde_json::from_str::<serde::de::IgnoredAny>(data).is_ok()
-}
-
-/// The terminal error event sent after commit when the upstream fails (spec §6).
-pub fn terminal_error_event(message: &str, code: &str) -> Bytes {
-    let v =
-        serde_json::json!({"error": {"message": message, "type": "upstream_error", "code": code}});
-    Bytes::from(format!("data: {v}\n\n"))
-}
-
-/// `data: [DONE]` as relayed to the client.
-pub const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apis::{ClientApi, EventKind, UpstreamApi};
 
-    fn meanings(input: &str) -> Vec<Meaning> {
-        let mut r = StreamRelay::new();
-        r.push(input.as_bytes());
-        std::iter::from_fn(|| r.next()).collect()
+    fn chat_relay() -> StreamRelay {
+        StreamRelay::new(StreamTranslator::relay(
+            ClientApi::ChatCompletions,
+            "openai/gpt-4o",
+        ))
+    }
+
+    fn kinds(r: &mut StreamRelay) -> Vec<EventKind> {
+        std::iter::from_fn(|| r.next())
+            .map(|x| match x {
+                Relayed::Event(e) => e.kind,
+                Relayed::TooLarge => EventKind::Dropped {
+                    reason: "too large".into(),
+                },
+            })
+            .collect()
     }
 
     #[test]
-    fn role_only_is_not_content_but_text_is() {
-        let m = meanings(concat!(
-            "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
-            "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
-            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}\n\n",
-            "data: [DONE]\n\n"
-        ));
-        assert!(matches!(m[0], Meaning::Other(_)));
-        assert!(matches!(m[1], Meaning::Content(_)));
-        assert!(matches!(m[2], Meaning::Content(_)));
-        assert_eq!(m[3], Meaning::Done);
-    }
-
-    #[test]
-    fn errors_and_garbage_are_recognised() {
-        let m = meanings("data: {\"error\":{\"message\":\"boom\"}}\n\ndata: not json\n\nevent: error\ndata: oops\n\n");
-        assert!(matches!(m[0], Meaning::Error { .. }));
-        assert!(matches!(m[1], Meaning::Dropped(_)));
-        assert!(matches!(m[2], Meaning::Error { .. }));
-    }
-
-    #[test]
-    fn finish_reason_is_noticed() {
-        let mut r = StreamRelay::new();
-        r.push(b"data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
-        assert!(matches!(r.next(), Some(Meaning::Other(_))));
-        assert!(r.finish_seen);
-    }
-
-    #[test]
-    fn only_real_content_commits() {
-        let m = meanings(concat!(
-            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[ ]}}]}\n\n",
-            "data: {\"choices\":[{\"delta\":{\"refusal\":\"no\"}}]}\n\n",
-            "data: {\"choices\":[{\"delta\":{\"content\":null,\"function_call\":{\"name\":\"f\"}}}]}\n\n",
-            "data: {\"choices\":[{\"delta\":{\"content\":\"\"},\"finish_reason\":null}]}\n\n",
-        ));
-        assert!(
-            matches!(m[0], Meaning::Other(_)),
-            "an empty tool_calls list"
+    fn a_chat_relay_keeps_the_upstreams_bytes_and_tags_the_commit_point() {
+        let mut r = chat_relay();
+        let role =
+            "data:{\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\r\n\r\n";
+        let text = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+        r.push(role.as_bytes());
+        r.push(text.as_bytes());
+        r.push(b"data: [DONE]\n\n");
+        let all: Vec<Relayed> = std::iter::from_fn(|| r.next()).collect();
+        let Relayed::Event(first) = &all[0] else {
+            panic!("{all:?}")
+        };
+        assert_eq!(first.kind, EventKind::Held);
+        assert_eq!(
+            first.bytes,
+            role.as_bytes(),
+            "the upstream's bytes, unchanged"
         );
-        assert!(matches!(m[1], Meaning::Content(_)));
-        assert!(matches!(m[2], Meaning::Content(_)));
-        assert!(matches!(m[3], Meaning::Other(_)));
+        assert!(matches!(&all[1], Relayed::Event(e) if e.kind == EventKind::Content));
+        assert!(matches!(&all[2], Relayed::Event(e) if e.kind == EventKind::Done));
+        assert!(r.has_answer());
     }
 
     #[test]
-    fn other_json_shapes_are_relayed_not_dropped() {
-        let m = meanings("data: 42\n\ndata: {\"choices\":{\"odd\":true}}\n\ndata: [1,2]\n\n");
-        assert!(m.iter().all(|m| matches!(m, Meaning::Other(_))), "{m:?}");
+    fn an_anthropic_stream_is_translated_for_a_chat_client() {
+        let mut r = StreamRelay::new(StreamTranslator::translating(
+            UpstreamApi::Messages,
+            ClientApi::ChatCompletions,
+            "anthropic/claude",
+            false,
+            Default::default(),
+        ));
+        r.push(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":3}}}\n\n");
+        r.push(b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+        r.push(b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n");
+        let k = kinds(&mut r);
+        assert!(k.contains(&EventKind::Content), "{k:?}");
+        assert!(!k.contains(&EventKind::Done), "{k:?}");
+        assert!(!r.end(), "no stop reason: cut short");
     }
 
     #[test]
-    fn only_a_chunk_with_choices_counts_as_a_chunk() {
-        let mut r = StreamRelay::new();
-        r.push(b"data: not json\n\ndata: 42\n\ndata: {\"id\":\"x\"}\n\ndata: {\"choices\":{}}\n\n");
-        while r.next().is_some() {}
-        assert!(!r.chunk_seen);
-        r.push(b"data: {\"choices\":[]}\n\n");
-        assert!(matches!(r.next(), Some(Meaning::Other(_))));
-        assert!(
-            r.chunk_seen,
-            "an empty choices list is a well-formed (usage) chunk"
-        );
+    fn a_clean_end_after_a_finish_reason_supplies_the_done_event() {
+        let mut r = chat_relay();
+        r.push(b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\n");
+        assert_eq!(kinds(&mut r), vec![EventKind::Content]);
+        assert!(r.end());
+        assert_eq!(kinds(&mut r), vec![EventKind::Done]);
     }
 
     #[test]
     fn an_oversized_event_fails_the_stream_and_stops_reading() {
-        let mut r = StreamRelay::new();
+        let mut r = chat_relay();
         r.push(b"data: {\"choices\":[]}\n\ndata: ");
-        r.push(&vec![b'x'; MAX_EVENT_BYTES + 1]);
-        assert!(matches!(r.next(), Some(Meaning::Other(_))));
-        assert_eq!(r.next(), Some(Meaning::TooLarge));
+        r.push(&vec![b'x'; MAX_EVENT_BYTES + 8192]);
+        assert!(matches!(r.next(), Some(Relayed::Event(_))));
+        assert_eq!(r.next(), Some(Relayed::TooLarge));
         r.push(b"\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"late\"}}]}\n\n");
         assert_eq!(r.next(), None);
         assert_eq!(r.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn done_alone_is_no_answer() {
+        let mut r = chat_relay();
+        r.push(b"data: {\"id\":1}\n\ndata: [DONE]\n\n");
+        assert_eq!(kinds(&mut r), vec![EventKind::Held, EventKind::Done]);
+        assert!(!r.has_answer());
     }
 }

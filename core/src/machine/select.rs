@@ -3,9 +3,15 @@
 //! Pushback blocks and failure blocks are *hard* blocks: a hard-blocked candidate is
 //! only chosen to be waited for, when every candidate is hard-blocked. Latency blocks are
 //! soft: they never leave a request without a target.
+//!
+//! A candidate must also be able to answer the client's API (spec §9): embeddings only
+//! on OpenAI-interface targets, count_tokens only on Anthropic ones. Embeddings fail over
+//! only to their `fallback_models`: vectors from another model are not comparable with
+//! the ones a client already stored, so a model the config merely lists is no fallback.
 
 use std::time::Instant;
 
+use crate::apis::{upstream_api_for, ClientApi};
 use crate::block_table::BlockTable;
 use crate::config::{model_prefix, RetryPolicy, Strategy};
 use crate::gateway::ProviderId;
@@ -57,33 +63,53 @@ impl Blocks<'_> {
     }
 }
 
-/// Ordered candidates for a failover strategy relative to `primary`: `fallback_models`
-/// first in their order, then the config's other entries in file order; each once,
-/// never `primary`, never one in `tried`, only those that fit `strategy`.
+/// What one request asks of a candidate: who its primary is, what it already tried, and
+/// the client API every candidate must be able to answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Seeking<'a> {
+    pub primary: ProviderId,
+    pub tried: &'a [ProviderId],
+    pub api: ClientApi,
+}
+
+impl Seeking<'_> {
+    /// Whether target `id` can answer this request's API at all.
+    fn serves(&self, gw: &Targets, id: ProviderId) -> bool {
+        let p = gw.provider(id);
+        upstream_api_for(self.api, p.interface, p.responses).is_some()
+    }
+}
+
+/// Ordered candidates for a failover strategy relative to the primary: `fallback_models`
+/// first in their order, then the config's other entries in file order (not for
+/// embeddings); each once, never the primary, never one already tried, only those that fit
+/// `strategy` and can answer the client's API.
 pub fn failover_candidates(
     gw: &Targets,
     policy: &RetryPolicy,
-    primary: ProviderId,
+    seeking: &Seeking<'_>,
     strategy: Strategy,
-    tried: &[ProviderId],
 ) -> Vec<ProviderId> {
+    let primary = seeking.primary;
     let primary_prefix = gw.provider(primary).prefix();
     let fits = |id: ProviderId| {
         let prefix = model_prefix(&gw.provider(id).model);
-        match strategy {
+        let by_strategy = match strategy {
             Strategy::SameModel => false,
             Strategy::SameProvider => prefix == primary_prefix,
             Strategy::DifferentProvider => prefix != primary_prefix,
-        }
+        };
+        by_strategy && seeking.serves(gw, id)
     };
     let mut out: Vec<ProviderId> = Vec::new();
+    let listed = seeking.api != ClientApi::Embeddings;
     let ordered = policy
         .fallback_models
         .iter()
         .filter_map(|m| gw.find_model(m))
-        .chain(gw.provider_ids());
+        .chain(gw.provider_ids().filter(|_| listed));
     for id in ordered {
-        if id != primary && !tried.contains(&id) && !out.contains(&id) && fits(id) {
+        if id != primary && !seeking.tried.contains(&id) && !out.contains(&id) && fits(id) {
             out.push(id);
         }
     }
@@ -131,10 +157,9 @@ pub fn pick_retry(
     gw: &Targets,
     policy: &RetryPolicy,
     blocks: &Blocks<'_>,
-    primary: ProviderId,
+    seeking: &Seeking<'_>,
     failed: ProviderId,
     strategy: Strategy,
-    tried: &[ProviderId],
 ) -> Pick {
     match strategy {
         Strategy::SameModel => Pick::Go {
@@ -142,7 +167,7 @@ pub fn pick_retry(
             ready_at: blocks.hard(&gw.provider(failed).model),
         },
         _ => {
-            let candidates = failover_candidates(gw, policy, primary, strategy, tried);
+            let candidates = failover_candidates(gw, policy, seeking, strategy);
             pick_from(gw, blocks, &candidates)
         }
     }
@@ -157,8 +182,9 @@ pub fn pick_first(
     gw: &Targets,
     policy: &RetryPolicy,
     blocks: &Blocks<'_>,
-    primary: ProviderId,
+    seeking: &Seeking<'_>,
 ) -> Pick {
+    let primary = seeking.primary;
     let model = gw.provider(primary).model.as_str();
     let strategy = if blocks.hard(model).is_some() {
         policy.default_rule.strategy
@@ -175,7 +201,7 @@ pub fn pick_first(
     };
     let mut candidates = match strategy {
         Strategy::SameModel => Vec::new(),
-        s => failover_candidates(gw, policy, primary, s, &[]),
+        s => failover_candidates(gw, policy, seeking, s),
     };
     candidates.push(primary);
     pick_from(gw, blocks, &candidates)

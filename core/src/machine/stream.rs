@@ -1,14 +1,15 @@
-//! The streaming side of the machine (spec §6): framing upstream events, holding them
-//! until the commit point, relaying them after it, and ending a stream cleanly or with
-//! the terminal error event.
+//! The streaming side of the machine (spec §6, §9): the relay's client events held until
+//! the commit point of the client's API, relayed after it, and the stream ended cleanly or
+//! with the terminal error in the client's shape.
 
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, StatusCode};
 
-use super::relay::{self, Meaning, StreamRelay, DONE_EVENT, MAX_EVENT_BYTES, MAX_HELD_BYTES};
+use super::relay::{Relayed, StreamRelay, MAX_EVENT_BYTES, MAX_HELD_BYTES};
 use super::{Action, Outcome, Phase, RetryMachine, State};
+use crate::apis::{EventKind, StreamTranslator};
 use crate::classify::{Failure, TransportFailure};
 use crate::config::LatencyMeasure;
 use crate::response::relayable_headers;
@@ -27,18 +28,16 @@ impl RetryMachine {
         }
     }
 
-    /// Acts on every framed event of the current stream.
+    /// Acts on every client event the current stream has ready.
     pub(super) fn drain_stream(&mut self, now: Instant) {
         loop {
             let Some((relay, committed)) = self.relay_mut() else {
                 return;
             };
-            let Some(meaning) = relay.next() else { return };
-            match meaning {
-                Meaning::Dropped(why) => {
-                    tracing::warn!(request_id = %self.req.request_id, "dropped an upstream SSE event: {why}");
-                }
-                Meaning::TooLarge => {
+            let Some(relayed) = relay.next() else { return };
+            let event = match relayed {
+                Relayed::Event(event) => event,
+                Relayed::TooLarge => {
                     let message = format!(
                         "The upstream sent an event larger than {} MiB; the answer is incomplete.",
                         MAX_EVENT_BYTES / (1024 * 1024)
@@ -53,9 +52,14 @@ impl RetryMachine {
                     }
                     return;
                 }
-                Meaning::Done => {
+            };
+            match event.kind {
+                EventKind::Dropped { reason } => {
+                    tracing::warn!(request_id = %self.req.request_id, "dropped an upstream SSE event: {reason}");
+                }
+                EventKind::Done => {
                     if !committed {
-                        if !self.relay_mut().is_some_and(|(r, _)| r.chunk_seen) {
+                        if !self.relay_mut().is_some_and(|(r, _)| r.has_answer()) {
                             self.cancel_current();
                             let failure = TransportFailure::invalid(
                                 "the stream ended without a single well-formed chunk",
@@ -66,36 +70,33 @@ impl RetryMachine {
                         self.commit(now, Bytes::new());
                     }
                     self.record_latency(now, LatencyMeasure::Total);
-                    self.actions
-                        .push_back(Action::Forward(Bytes::from_static(DONE_EVENT)));
+                    self.actions.push_back(Action::Forward(event.bytes));
                     self.finish(Outcome::Success, 200);
                     return;
                 }
-                Meaning::Error { data, encoded } => {
-                    let (data, encoded) = self.scrub_event(data, encoded);
+                EventKind::Error { detail } => {
+                    let (detail, bytes) = self.scrub_event(detail, event.bytes);
                     if committed {
-                        self.actions.push_back(Action::Forward(encoded));
+                        self.actions.push_back(Action::Forward(bytes));
                         self.finish(Outcome::StreamAborted, 200);
                     } else {
                         self.cancel_current();
-                        self.fail(
-                            now,
-                            Failure::Transport(TransportFailure::StreamError { data }),
-                        );
+                        let failure = TransportFailure::StreamError { data: detail };
+                        self.fail(now, Failure::Transport(failure));
                     }
                     return;
                 }
-                Meaning::Content(encoded) => {
+                EventKind::Content => {
                     if committed {
-                        self.actions.push_back(Action::Forward(encoded));
+                        self.actions.push_back(Action::Forward(event.bytes));
                     } else {
-                        self.commit(now, encoded);
+                        self.commit(now, event.bytes);
                     }
                 }
-                Meaning::Other(encoded) => {
+                EventKind::Held => {
                     if committed {
-                        self.actions.push_back(Action::Forward(encoded));
-                    } else if !self.relay_mut().is_some_and(|(r, _)| r.hold(&encoded)) {
+                        self.actions.push_back(Action::Forward(event.bytes));
+                    } else if !self.relay_mut().is_some_and(|(r, _)| r.hold(&event.bytes)) {
                         debug_assert_eq!(MAX_HELD_BYTES, 1024 * 1024);
                         self.cancel_current();
                         let failure = TransportFailure::invalid(
@@ -139,30 +140,48 @@ impl RetryMachine {
             status: StatusCode::OK,
             headers: out,
         });
-        let mut bytes = BytesMut::with_capacity(held.len() + first.len());
-        bytes.extend_from_slice(&held);
-        bytes.extend_from_slice(&first);
+        let bytes = if held.is_empty() {
+            first
+        } else {
+            let mut bytes = BytesMut::with_capacity(held.len() + first.len());
+            bytes.extend_from_slice(&held);
+            bytes.extend_from_slice(&first);
+            bytes.freeze()
+        };
         if !bytes.is_empty() {
-            self.actions.push_back(Action::Forward(bytes.freeze()));
+            self.actions.push_back(Action::Forward(bytes));
         }
         self.record_latency(now, LatencyMeasure::Ttfb);
     }
 
-    /// The upstream stream ended with good framing but no `[DONE]`: finish it with
-    /// `[DONE]` when a `finish_reason` shows the answer is complete; otherwise it was
-    /// cut, which fails the attempt before commit and aborts the stream after it.
+    /// The upstream stream ended with good framing. When the client's API says the answer
+    /// is complete (Chat and Messages: a finish or stop reason came; Responses: its
+    /// `response.completed`), the events that close it are relayed (`[DONE]` or
+    /// `message_stop` supplied when the upstream left it out); otherwise it was cut, which
+    /// fails the attempt before commit and aborts the stream after it.
     pub(super) fn end_stream_cleanly(&mut self, now: Instant, committed: bool) {
+        let State::InFlight(a) = &self.state else {
+            return;
+        };
+        let attempt = a.id;
         let Some((relay, _)) = self.relay_mut() else {
             return;
         };
-        let finish_seen = relay.finish_seen;
-        if finish_seen {
+        if relay.end() {
+            self.drain_stream(now);
+            if !self.current(attempt) {
+                return; // finished, or failed over
+            }
+            // Complete, but nothing said so in the client's grammar: end it as it is.
+            if !committed && !self.relay_mut().is_some_and(|(r, _)| r.has_answer()) {
+                let failure = TransportFailure::invalid("the stream ended before any content");
+                self.fail(now, Failure::Transport(failure));
+                return;
+            }
             if !committed {
                 self.commit(now, Bytes::new());
             }
             self.record_latency(now, LatencyMeasure::Total);
-            self.actions
-                .push_back(Action::Forward(Bytes::from_static(DONE_EVENT)));
             self.finish(Outcome::Success, 200);
         } else if committed {
             self.abort_stream(
@@ -187,11 +206,15 @@ impl RetryMachine {
         (String::from_utf8_lossy(&clean).into_owned(), encoded)
     }
 
-    /// After commit: the terminal error event, no `[DONE]` (spec §6).
+    /// After commit: the terminal error event in the client's shape, and no completion
+    /// event (spec §6, §9).
     pub(super) fn abort_stream(&mut self, message: &str, code: &str) {
+        let bytes = match self.relay_mut() {
+            Some((relay, _)) => relay.terminal_error(message, code),
+            None => StreamTranslator::relay(self.api(), "").terminal_error(message, code),
+        };
         self.cancel_current();
-        self.actions
-            .push_back(Action::Forward(relay::terminal_error_event(message, code)));
+        self.actions.push_back(Action::Forward(bytes));
         self.finish(Outcome::StreamAborted, 200);
     }
 }

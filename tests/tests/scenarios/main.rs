@@ -8,8 +8,8 @@
 //! HTTP/1.0 framing and its assertions, and its long waits scaled down.
 //!
 //! The scenarios live in one module per concern (`seed`, `transport`, `streaming`,
-//! `rules`, `disconnect`, `surface`, `limits`, `plano`, `storm`, `faults`, `http`), on the
-//! shared `harness`.
+//! `rules`, `disconnect`, `surface`, `limits`, `plano`, `storm`, `faults`, `http`, `doors`),
+//! on the shared `harness`.
 
 #![cfg_attr(
     not(any(feature = "smol", feature = "tokio")),
@@ -18,6 +18,8 @@
 
 mod disconnect;
 mod faults;
+mod doors;
+mod doors_wire;
 mod harness;
 mod http;
 mod limits;
@@ -51,6 +53,15 @@ use http::{
     http_http10_client_framing, http_listener_port_in_use_names_the_address,
     http_mock_provider_answers, http_oversized_head_431, http_pipelined_requests_in_order,
     http_stale_pooled_connection_resent_once,
+};
+use doors::{
+    doors_count_tokens, doors_cut_after_commit_ends_with_the_apis_error,
+    doors_cut_before_commit_fails_over_invisibly, doors_embeddings_429_fails_over,
+    doors_error_shapes, doors_messages_429_fails_over_to_anthropic_passthrough,
+    doors_messages_529_fails_over_to_openai_stream, doors_messages_tool_use_through_openai,
+    doors_responses_429_fails_over_to_chat_stream,
+    doors_responses_chat_429_fails_over_to_anthropic,
+    doors_same_api_streams_are_relayed_byte_for_byte,
 };
 use limits::{
     all_blocked_answers_at_once, concurrent_requests_are_served_in_parallel,
@@ -182,4 +193,15 @@ scenarios! {
     http_mock_provider_answers,
     http_listener_port_in_use_names_the_address,
     http_close_reaches_the_client_at_once,
+    doors_messages_529_fails_over_to_openai_stream,
+    doors_messages_429_fails_over_to_anthropic_passthrough,
+    doors_messages_tool_use_through_openai,
+    doors_responses_429_fails_over_to_chat_stream,
+    doors_responses_chat_429_fails_over_to_anthropic,
+    doors_same_api_streams_are_relayed_byte_for_byte,
+    doors_embeddings_429_fails_over,
+    doors_count_tokens,
+    doors_cut_before_commit_fails_over_invisibly,
+    doors_cut_after_commit_ends_with_the_apis_error,
+    doors_error_shapes,
 }

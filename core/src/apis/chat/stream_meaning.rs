@@ -15,9 +15,11 @@ pub(crate) enum ChatMeaning {
     Content {
         finish: bool,
     },
-    /// Any other well-formed JSON; `finish` when it carries a `finish_reason`.
+    /// Any other well-formed JSON; `finish` when it carries a `finish_reason`, `chunk` when
+    /// it is a chunk (an object with a `choices` list, possibly empty: a usage chunk).
     Other {
         finish: bool,
+        chunk: bool,
     },
     /// Data that is not JSON.
     NotJson,
@@ -33,7 +35,12 @@ pub(crate) fn classify(event: &SseEvent) -> ChatMeaning {
     let chunk = match serde_json::from_str::<ChunkView<'_>>(&event.data) {
         Ok(chunk) => chunk,
         Err(_) if is_error_event => return ChatMeaning::Error,
-        Err(_) if is_json(&event.data) => return ChatMeaning::Other { finish: false },
+        Err(_) if is_json(&event.data) => {
+            return ChatMeaning::Other {
+                finish: false,
+                chunk: false,
+            }
+        }
         Err(_) => return ChatMeaning::NotJson,
     };
     if is_error_event || chunk.error.is_some() {
@@ -48,7 +55,10 @@ pub(crate) fn classify(event: &SseEvent) -> ChatMeaning {
     if content {
         ChatMeaning::Content { finish }
     } else {
-        ChatMeaning::Other { finish }
+        ChatMeaning::Other {
+            finish,
+            chunk: chunk.choices.is_some(),
+        }
     }
 }
 

@@ -1,0 +1,122 @@
+"""Shared by the SDK tests: start the release binary (`SWITCHBACK_BIN`) on a config on
+either runtime, and a mock upstream speaking every API (`upstream_mock.py`) behind it.
+
+    SWITCHBACK_BIN=target/release/switchback python3 -m pytest tests/python
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+
+import pytest
+import requests
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from upstream_mock import MockUpstream  # noqa: E402
+
+BIN = os.environ.get("SWITCHBACK_BIN", "target/release/switchback")
+RUNTIMES = ["smol", "tokio"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(config: str, runtime: str):
+    """Runs `switchback serve` on `config` (with `{port}` filled in) until the block ends;
+    yields the gateway's base URL once `/healthz` answers."""
+    port = free_port()
+    fd, path = tempfile.mkstemp(suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        f.write(config.replace("{port}", str(port)))
+    proc = subprocess.Popen(
+        [BIN, "serve", path, "--runtime", runtime],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            if proc.poll() is not None:
+                pytest.fail(f"gateway exited: {proc.stderr.read().decode()}")
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        os.unlink(path)
+
+
+# Every primary fails (the mock fails model ids starting with `down`: 529 on Anthropic
+# paths, 429 on OpenAI ones) and fails over once to its fallback, of the other interface
+# or of the same API.
+DOORS_CONFIG = """
+version: v0.3.0
+listeners:
+  - type: model
+    name: doors
+    port: {port}
+model_providers:
+  - model: anthropic/down-a
+    base_url: http://127.0.0.1:{mock}
+    access_key: key-anthropic
+    retry_policy: {fallback_models: [openai/up-o], default_max_attempts: 1}
+  - model: openai/down-o
+    base_url: http://127.0.0.1:{mock}
+    access_key: key-openai
+    retry_policy: {fallback_models: [anthropic/up-a], default_max_attempts: 1}
+  - model: openai/down-r
+    base_url: http://127.0.0.1:{mock}
+    access_key: key-openai
+    responses: true
+    retry_policy: {fallback_models: [respond/up-r], default_max_attempts: 1}
+  - model: openai/down-e
+    base_url: http://127.0.0.1:{mock}
+    access_key: key-openai
+    retry_policy: {fallback_models: [together_ai/up-e], default_max_attempts: 1}
+  - model: openai/down-x
+    base_url: http://127.0.0.1:{mock}
+    access_key: key-openai
+    retry_policy: {fallback_models: [anthropic/down-a], default_max_attempts: 1}
+  - model: anthropic/down-x
+    base_url: http://127.0.0.1:{mock}
+    access_key: key-anthropic
+    retry_policy: {fallback_models: [openai/down-o], default_max_attempts: 1}
+  - model: anthropic/up-a
+    base_url: http://127.0.0.1:{mock}
+    access_key: key-anthropic
+  - model: openai/up-o
+    base_url: http://127.0.0.1:{mock}
+    access_key: key-openai
+  - model: respond/up-r
+    base_url: http://127.0.0.1:{mock}
+    provider_interface: openai
+    responses: true
+    access_key: key-respond
+  - model: together_ai/up-e
+    base_url: http://127.0.0.1:{mock}
+    access_key: key-together
+"""
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def doors(request):
+    """(gateway base URL, mock upstream) for `DOORS_CONFIG` on each runtime."""
+    mock = MockUpstream()
+    try:
+        with serve(DOORS_CONFIG.replace("{mock}", str(mock.port)), request.param) as base:
+            yield base, mock
+    finally:
+        mock.close()
