@@ -377,7 +377,7 @@ pub fn is_done(event: &SseEvent) -> bool {
 }
 
 /// A `retry` value: ASCII digits only, fitting a `u64`.
-fn parse_retry(value: &[u8]) -> Option<u64> {
+pub(crate) fn parse_retry(value: &[u8]) -> Option<u64> {
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }

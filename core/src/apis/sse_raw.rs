@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::sse::{SseError, SseEvent, SseFramer};
+use crate::sse::{SseError, SseEvent};
 
 /// Bytes of field names, separators and line ends allowed in a block beyond the framer's
 /// limit on field values.
@@ -24,7 +24,7 @@ pub struct FramedEvent {
 /// Incremental SSE framing that yields each event with its raw bytes.
 ///
 /// Blocks are split at blank lines (`\n`, `\r\n` or `\r` line ends, in any split of the
-/// input); each complete block is parsed by [`SseFramer`]'s rules, so the events are the ones
+/// input); each complete block is parsed by [`SseFramer`](crate::sse::SseFramer)'s rules, so the events are the ones
 /// `SseFramer` yields for the same input. A block without a `data` field (a `:` keep-alive
 /// comment, a lone `retry:`) yields nothing, as the WHATWG rules say. A leading byte-order
 /// mark is not part of any event. A block larger than the limit (its field values, plus 4 KiB
@@ -199,13 +199,80 @@ impl RelayFramer {
             return;
         }
         let raw = self.block.split().freeze();
-        let mut framer = SseFramer::new(self.limit);
-        framer.push(&raw);
-        while let Some(result) = framer.next_event() {
-            self.ready.push_back(result.map(|event| FramedEvent {
-                event,
-                raw: raw.clone(),
-            }));
+        if let Some(result) = parse_block(&raw, self.limit) {
+            self.ready
+                .push_back(result.map(|event| FramedEvent { event, raw }));
         }
     }
+}
+
+/// The event of one complete block (its lines and the blank line that ends it), by
+/// [`SseFramer`](crate::sse::SseFramer)'s rules: `data` values joined with `\n`, the last `event`, `id` (without
+/// NUL) and valid `retry`, comments and unknown fields skipped, no event without a `data`
+/// field, field values over `limit` bytes in all an error.
+fn parse_block(raw: &[u8], limit: usize) -> Option<Result<SseEvent, SseError>> {
+    let mut data: Option<Vec<u8>> = None;
+    let mut event: &[u8] = &[];
+    let mut id: Option<&[u8]> = None;
+    let mut retry = None;
+    let mut held = 0usize;
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+            .unwrap_or(rest.len());
+        let line = &rest[..end];
+        let skip = match rest.get(end..end + 2) {
+            Some(b"\r\n") => 2,
+            _ => 1,
+        };
+        rest = rest.get(end + skip..).unwrap_or_default();
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b':' {
+            continue;
+        }
+        let (name, value) = match line.iter().position(|&b| b == b':') {
+            Some(colon) => {
+                let value = &line[colon + 1..];
+                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &[][..]),
+        };
+        held = held.saturating_add(value.len());
+        if held > limit {
+            return Some(Err(SseError::EventTooLarge { limit }));
+        }
+        match name {
+            b"data" => match &mut data {
+                Some(d) => {
+                    d.push(b'\n');
+                    d.extend_from_slice(value);
+                }
+                None => data = Some(value.to_vec()),
+            },
+            b"event" => event = value,
+            b"id" if !value.contains(&0) => id = Some(value),
+            b"retry" => {
+                if let Some(ms) = crate::sse::parse_retry(value) {
+                    retry = Some(ms);
+                }
+            }
+            _ => {}
+        }
+    }
+    let data = data?;
+    Some(Ok(SseEvent {
+        event: Some(lossy(event)).filter(|e| !e.is_empty()),
+        data: String::from_utf8(data)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        id: id.map(lossy),
+        retry,
+    }))
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }

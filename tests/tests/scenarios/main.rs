@@ -17,9 +17,9 @@
 )]
 
 mod disconnect;
-mod faults;
 mod doors;
 mod doors_wire;
+mod faults;
 mod harness;
 mod http;
 mod limits;
@@ -34,6 +34,15 @@ mod transport;
 use disconnect::{
     client_gone_during_backoff, client_gone_during_retry_after,
     client_gone_mid_stream_closes_upstream,
+};
+use doors::{
+    doors_count_tokens, doors_cut_after_commit_ends_with_the_apis_error,
+    doors_cut_before_commit_fails_over_invisibly, doors_embeddings_429_fails_over,
+    doors_error_shapes, doors_messages_429_fails_over_to_anthropic_passthrough,
+    doors_messages_529_fails_over_to_openai_stream, doors_messages_tool_use_through_openai,
+    doors_responses_429_fails_over_to_chat_stream,
+    doors_responses_chat_429_fails_over_to_anthropic,
+    doors_same_api_streams_are_relayed_byte_for_byte,
 };
 use faults::{
     fault_100_continue_before_answer, fault_200_invalid_json, fault_200_text_html,
@@ -53,15 +62,6 @@ use http::{
     http_http10_client_framing, http_listener_port_in_use_names_the_address,
     http_mock_provider_answers, http_oversized_head_431, http_pipelined_requests_in_order,
     http_stale_pooled_connection_resent_once,
-};
-use doors::{
-    doors_count_tokens, doors_cut_after_commit_ends_with_the_apis_error,
-    doors_cut_before_commit_fails_over_invisibly, doors_embeddings_429_fails_over,
-    doors_error_shapes, doors_messages_429_fails_over_to_anthropic_passthrough,
-    doors_messages_529_fails_over_to_openai_stream, doors_messages_tool_use_through_openai,
-    doors_responses_429_fails_over_to_chat_stream,
-    doors_responses_chat_429_fails_over_to_anthropic,
-    doors_same_api_streams_are_relayed_byte_for_byte,
 };
 use limits::{
     all_blocked_answers_at_once, concurrent_requests_are_served_in_parallel,
