@@ -155,3 +155,117 @@ proptest! {
         prop_assert!(rec.is_finished());
     }
 }
+
+/// An SSE event of any of the three grammars, with fields that may be missing, mistyped or
+/// out of order.
+fn any_event() -> impl Strategy<Value = String> {
+    let name = proptest::sample::select(
+        &[
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
+            "error",
+            "response.created",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.output_item.done",
+            "response.completed",
+            "response.failed",
+            "response.function_call_arguments.delta",
+            "ping",
+            "",
+        ][..],
+    );
+    let value = prop_oneof![
+        Just("null".to_owned()),
+        Just("\"x\"".to_owned()),
+        Just("7".to_owned()),
+        Just("[]".to_owned()),
+        Just("{\"type\":\"text\",\"text\":\"t\"}".to_owned()),
+        Just("{\"type\":\"text_delta\",\"text\":\"t\"}".to_owned()),
+        Just("{\"id\":\"r\",\"type\":\"message\"}".to_owned()),
+        Just("[{\"index\":0,\"delta\":{\"content\":\"c\"}}]".to_owned()),
+        Just(
+            "[{\"index\":3,\"delta\":{\"tool_calls\":[1]},\"finish_reason\":\"stop\"}]".to_owned()
+        ),
+    ];
+    let key = proptest::sample::select(
+        &[
+            "type",
+            "index",
+            "delta",
+            "content_block",
+            "item",
+            "item_id",
+            "output_index",
+            "content_index",
+            "sequence_number",
+            "response",
+            "choices",
+            "usage",
+            "error",
+            "id",
+            "part",
+        ][..],
+    );
+    (
+        name,
+        proptest::collection::vec((key, value), 0..6),
+        any::<bool>(),
+    )
+        .prop_map(|(name, fields, raw)| {
+            let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let data = if raw {
+                "not json".to_owned()
+            } else {
+                format!("{{{}}}", body.join(","))
+            };
+            if name.is_empty() {
+                format!("data: {data}\n\n")
+            } else {
+                format!("event: {name}\ndata: {data}\n\n")
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Nothing a stream carries makes recovery panic, and whatever it produced ends once.
+    #[test]
+    fn any_events_are_read_without_panic(
+        api in api(),
+        relayed in proptest::collection::vec(any_event(), 0..12),
+        cont in proptest::collection::vec(any_event(), 0..12),
+        anthropic in any::<bool>(),
+        eof in any::<bool>(),
+    ) {
+        let mut rec = recovery(api, 2, true);
+        for e in &relayed {
+            rec.observe(e.as_bytes());
+        }
+        let req = request(api, "openai/gpt-4o", true);
+        let target = if anthropic { "anthropic/claude" } else { "openai/gpt-4o" };
+        let (id, p) = provider(target);
+        let mut out = Vec::new();
+        if rec.next_continuation(&req, id, &p).is_ok() {
+            let state = continue_with(&mut rec, cont.concat().as_bytes(), &mut out, eof);
+            if state != ContinuationState::Complete {
+                out.extend_from_slice(&rec.terminal_error("cut", "stream_truncated"));
+            }
+        } else {
+            out.extend_from_slice(&rec.terminal_error("cut", "stream_truncated"));
+        }
+        prop_assert!(rec.is_finished());
+        // Whatever was produced is well-formed SSE with JSON data (or `[DONE]`).
+        for ev in frame(&out) {
+            prop_assert!(ev.data == "[DONE]" || serde_json::from_str::<serde_json::Value>(&ev.data).is_ok());
+        }
+        prop_assert!(rec.terminal_error("again", "x").is_empty(), "nothing after the end");
+    }
+}

@@ -28,113 +28,40 @@
 //!     rec.fail_continuation(&failure, provider)
 //! ```
 
+mod candidates;
 mod chat;
 mod continuation;
 mod gate;
+mod grammar;
 mod messages;
+mod plan;
 mod raw_object;
 mod relayed;
 mod report;
 mod responses;
 
+pub use candidates::continuation_candidates;
 pub use continuation::{deepseek_beta_path, upstream_for};
+pub use plan::{ContinuationPlan, ContinuationState, ContinuationStep, NoContinuation};
 pub use relayed::NotContinuable;
 pub use report::{RecoveryFailure, RecoverySummary, Stage};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use self::gate::{Restarted, TextGate};
+use self::grammar::{Decoder, Grammar};
 use self::relayed::{Ending, Relayed};
 use crate::apis::model::{BlockKind, StopReason, StreamEvent, Usage};
-use crate::apis::{self, ApiRequest, ClientApi, ClientEvent, Target, UpstreamApi};
+use crate::apis::{self, ApiRequest, ClientApi, ClientEvent, Target};
 use crate::classify::{Failure, TransportFailure};
-use crate::config::{
-    continuation_order, continuation_strategy, Continuation, Interface, Provider, RetryPolicy,
-    StreamRecovery,
-};
+use crate::config::{Continuation, Interface, Provider, RetryPolicy, StreamRecovery};
 use crate::gateway::ProviderId;
-use crate::routing::Targets;
 use crate::secrets::{provider_credentials, scrub};
 use crate::sse::{SseEvent, SseFramer};
 
 /// The largest relayed event read: the bound the relay puts on an upstream event (1 MiB),
 /// with room for what a translation adds to it.
 const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
-
-/// The client's stream grammar.
-#[derive(Debug, Clone)]
-enum Grammar {
-    Chat(chat::ChatStream),
-    Messages(messages::MessagesStream),
-    Responses(responses::ResponsesStream),
-}
-
-impl Grammar {
-    fn observe(&mut self, event: &SseEvent, r: &mut Relayed) {
-        match self {
-            Grammar::Chat(g) => g.observe(event, r),
-            Grammar::Messages(g) => g.observe(event, r),
-            Grammar::Responses(g) => g.observe(event, r),
-        }
-    }
-
-    fn text(&self, text: &str) -> Vec<ClientEvent> {
-        match self {
-            Grammar::Chat(g) => g.text(text),
-            Grammar::Messages(g) => g.text(text),
-            Grammar::Responses(g) => g.text(text),
-        }
-    }
-
-    fn complete(&self, end: &Ending<'_>) -> Vec<ClientEvent> {
-        match self {
-            Grammar::Chat(g) => g.complete(end),
-            Grammar::Messages(g) => g.complete(end),
-            Grammar::Responses(g) => g.complete(end),
-        }
-    }
-
-    fn terminal_error(&self, message: &str, code: &str, report: &serde_json::Value) -> ClientEvent {
-        match self {
-            Grammar::Chat(g) => g.terminal_error(message, code, report),
-            Grammar::Messages(g) => g.terminal_error(message, code, report),
-            Grammar::Responses(g) => g.terminal_error(message, code, report),
-        }
-    }
-}
-
-/// A continuation upstream's stream decoder.
-#[derive(Debug, Clone)]
-enum Decoder {
-    Chat(apis::chat::StreamDecoder),
-    Messages(apis::messages::StreamDecoder),
-}
-
-impl Decoder {
-    fn for_api(upstream: UpstreamApi) -> Decoder {
-        match upstream {
-            UpstreamApi::Messages | UpstreamApi::CountTokens => {
-                Decoder::Messages(apis::messages::StreamDecoder::new())
-            }
-            _ => Decoder::Chat(apis::chat::StreamDecoder::new()),
-        }
-    }
-
-    fn push(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) {
-        // A dropped event (data that is not JSON) neither fails nor ends a stream (spec §6).
-        let _ = match self {
-            Decoder::Chat(d) => d.push(event, out),
-            Decoder::Messages(d) => d.push(event, out),
-        };
-    }
-
-    fn end(&mut self, out: &mut Vec<StreamEvent>) -> bool {
-        match self {
-            Decoder::Chat(d) => d.end(out),
-            Decoder::Messages(d) => d.end(out),
-        }
-    }
-}
 
 /// The continuation in flight.
 #[derive(Debug, Clone)]
@@ -148,79 +75,6 @@ struct Continuing {
     usage: Usage,
     stop: Option<StopReason>,
     stop_sequence: Option<String>,
-}
-
-/// One continuation request, for the machine to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContinuationPlan {
-    /// The candidate asked.
-    pub target: ProviderId,
-    /// Its client-facing `provider/model`.
-    pub model: String,
-    pub style: Continuation,
-    /// The API the request speaks (Messages for `native`, Chat Completions otherwise); its
-    /// stream is read by [`Recovery::push_continuation`], never by a `StreamTranslator`.
-    pub upstream: UpstreamApi,
-    /// The request body (JSON, `stream: true`).
-    pub body: Bytes,
-}
-
-impl ContinuationPlan {
-    /// The request path, given the path of the target's ordinary requests of this API
-    /// (`Endpoint::path`): the same, except DeepSeek's prefix completion, which lives under
-    /// `/beta` ([`deepseek_beta_path`]).
-    pub fn path(&self, endpoint_path: &str) -> String {
-        match self.style {
-            Continuation::DeepseekPrefix => deepseek_beta_path(endpoint_path),
-            _ => endpoint_path.to_owned(),
-        }
-    }
-}
-
-/// Why [`Recovery::next_continuation`] made no plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NoContinuation {
-    /// The stream cannot be continued by anyone: end it with [`Recovery::terminal_error`].
-    NotContinuable(NotContinuable),
-    /// This candidate cannot take it (no style, the mock provider, or the request cannot be
-    /// expressed for it; the last is recorded as a failure): try the next one.
-    Skipped(String),
-    /// A continuation is already in flight: finish it first.
-    Busy,
-}
-
-/// Where a continuation stands after an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContinuationState {
-    /// None of its text has reached the client yet (its first-token timeout applies).
-    Waiting,
-    /// Its text is reaching the client (the idle timeout applies between events).
-    Continuing,
-    /// The answer is complete: forward the events, which end the stream, and finish
-    /// successfully.
-    Complete,
-    /// This continuation failed and is recorded; cancel its upstream call and try the next
-    /// candidate, or end with [`Recovery::terminal_error`].
-    Failed,
-}
-
-/// What one continuation event (or its end) produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContinuationStep {
-    /// Client events to forward, in order (already observed: never feed them back).
-    pub events: Vec<ClientEvent>,
-    pub state: ContinuationState,
-}
-
-impl ContinuationStep {
-    /// The events' bytes, concatenated.
-    pub fn bytes(&self) -> Bytes {
-        let mut out = BytesMut::new();
-        for e in &self.events {
-            out.extend_from_slice(&e.bytes);
-        }
-        out.freeze()
-    }
 }
 
 /// Recovery for one committed stream (spec §12). See the module docs for the protocol.
@@ -462,7 +316,9 @@ impl Recovery {
     }
 
     /// One event of the continuation's upstream stream (framed SSE, in the plan's upstream
-    /// API). Returns the client events to forward and where the continuation stands.
+    /// API). Returns the client events to forward and where the continuation stands. With
+    /// no continuation in flight: no events, and `Complete` once the stream has ended,
+    /// `Failed` otherwise.
     pub fn push_continuation(&mut self, event: &SseEvent) -> ContinuationStep {
         let Some(c) = &mut self.current else {
             return self.step(Vec::new(), None);
@@ -611,8 +467,11 @@ impl Recovery {
     /// "The upstream stream ended before the answer was complete."), followed by every
     /// continuation failure or why none was made, and `code`; the `switchback` report rides
     /// beside it. A continuation still in flight is recorded as abandoned. After it, nothing
-    /// more is produced.
+    /// more is produced (empty bytes once the stream has ended).
     pub fn terminal_error(&mut self, message: &str, code: &str) -> Bytes {
+        if self.finished {
+            return Bytes::new();
+        }
         if self.current.is_some() {
             self.fail(
                 "abandoned",
@@ -620,7 +479,7 @@ impl Recovery {
                 Some("the request ended while the continuation was running".into()),
             );
         }
-        if self.summary.not_continued.is_none() && !self.finished {
+        if self.summary.not_continued.is_none() {
             self.summary.not_continued = self.why_not();
         }
         self.finished = true;
@@ -628,38 +487,4 @@ impl Recovery {
         let report = self.summary.json();
         self.grammar.terminal_error(&message, code, &report).bytes
     }
-}
-
-/// The candidates to ask, in order, for a continuation of a stream that `failed` was
-/// relaying in a request whose primary is `primary` (spec §12: §4.3 with the same model
-/// first): the failed model, the primary, then `fallback_models` and the other configured
-/// entries that fit the strategy of a transport failure (`on_timeout`, else the default
-/// rule), each once. Only entries that can continue are listed, and none in `tried` (the
-/// targets already asked to continue this request). Blocks are not looked at: the machine
-/// picks among these as it picks any retry target.
-pub fn continuation_candidates(
-    gw: &Targets,
-    policy: &RetryPolicy,
-    primary: ProviderId,
-    failed: ProviderId,
-    tried: &[ProviderId],
-) -> Vec<ProviderId> {
-    let ordered: Vec<ProviderId> = policy
-        .fallback_models
-        .iter()
-        .filter_map(|m| gw.find_model(m))
-        .chain(gw.provider_ids())
-        .collect();
-    let primary_prefix = gw.provider(primary).prefix().to_owned();
-    continuation_order(
-        failed,
-        primary,
-        continuation_strategy(policy),
-        ordered,
-        |id| gw.provider(id).prefix() == primary_prefix,
-        |id| {
-            let p = gw.provider(id);
-            !tried.contains(&id) && p.continuation.can_continue() && p.interface != Interface::Mock
-        },
-    )
 }
