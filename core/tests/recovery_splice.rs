@@ -511,3 +511,21 @@ fn the_summary_reads_well_in_a_log_line() {
         "{line}"
     );
 }
+
+#[test]
+fn a_budget_or_deadline_stop_is_named_in_the_error() {
+    let (mut rec, mut client) = cut_stream(ClientApi::Messages, UpstreamApi::Messages, false);
+    assert!(rec.can_continue());
+    rec.stop(NotContinuable::RetryBudget);
+    client.extend_from_slice(&rec.terminal_error("cut", "stream_truncated"));
+    let v = read(ClientApi::Messages, &client);
+    let e = v.error.unwrap();
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("the retry budget admits no more retries"),
+        "{e}"
+    );
+    assert_eq!(v.switchback.unwrap()["not_continued"], "retry_budget");
+}

@@ -462,6 +462,14 @@ impl Recovery {
         self.fail(&failure.error_type(), failure.status(), message);
     }
 
+    /// Records why the machine makes no (further) continuation although candidates are
+    /// left: [`NotContinuable::RetryBudget`] or [`NotContinuable::Deadline`]. The final
+    /// error and the `switchback` report name it. Call it before
+    /// [`terminal_error`](Self::terminal_error).
+    pub fn stop(&mut self, why: NotContinuable) {
+        self.summary.not_continued = Some(why);
+    }
+
     /// The event that ends the client's stream when recovery cannot complete it (spec §6,
     /// §12): the client API's in-band error with `message` (the stream's own failure, e.g.
     /// "The upstream stream ended before the answer was complete."), followed by every

@@ -33,6 +33,10 @@ pub enum NotContinuable {
     TooLarge,
     /// `max_continuations` continuations were already made.
     LimitReached(u32),
+    /// The retry budget did not admit another continuation (spec §11).
+    RetryBudget,
+    /// The request's deadline left no time for another continuation.
+    Deadline,
 }
 
 impl NotContinuable {
@@ -49,6 +53,8 @@ impl NotContinuable {
             NotContinuable::Ended => "ended",
             NotContinuable::TooLarge => "too_large",
             NotContinuable::LimitReached(_) => "max_continuations",
+            NotContinuable::RetryBudget => "retry_budget",
+            NotContinuable::Deadline => "deadline",
         }
     }
 }
@@ -73,6 +79,8 @@ impl fmt::Display for NotContinuable {
                     "the {n} continuation(s) max_continuations allows were made"
                 )
             }
+            NotContinuable::RetryBudget => f.write_str("the retry budget admits no more retries"),
+            NotContinuable::Deadline => f.write_str("the request's deadline has passed"),
         }
     }
 }
