@@ -154,6 +154,7 @@ listener model_1 on 127.0.0.1:12000: request deadline 300s, max_retries 3
 
 openai/gpt-4o (line 13, default)
   timeouts: connect 5s, first_token 30s, idle 30s
+  continuation: none (never asked to continue a stream)
   retry_policy: mapped from the model listener's max_retries: 3 (Plano's Envoy route retries: the same model, backoff 500ms doubling to 5s)
     fallback_models: none
     default (408, 429, 500, 502, 503, 504, 529 and transport failures, unless a rule below matches): same_model, 3 retries
@@ -163,9 +164,11 @@ openai/gpt-4o (line 13, default)
     retry_after_handling: scope model, apply_to global, max_retry_after 300s
     max_retry_duration: none (the listener's deadline bounds the request)
     on_high_latency: off
+    stream_recovery: off (a stream that fails after commit ends with an in-band error)
 
 mistral/ministral-3b-latest (line 19)
   timeouts: connect 5s, first_token 30s, idle 30s
+  continuation: none (never asked to continue a stream)
   retry_policy: as written, defaults filled in
     fallback_models: none
     default (408, 429, 500, 502, 503, 504, 529 and transport failures, unless a rule below matches): same_model, 1 retry
@@ -175,6 +178,7 @@ mistral/ministral-3b-latest (line 19)
     retry_after_handling: scope model, apply_to global, max_retry_after 300s
     max_retry_duration: none (the listener's deadline bounds the request)
     on_high_latency: off
+    stream_recovery: off (a stream that fails after commit ends with an in-band error)
 ";
     assert!(text.ends_with(expected), "got:\n{text}");
     assert!(text.starts_with(&format!(
@@ -198,7 +202,7 @@ fn explain_names_entries_without_a_policy() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.ends_with(
-            "openai/gpt-4o (line 8, default)\n  timeouts: connect 5s, first_token 30s, idle 30s\n  retry_policy: none: no retries, the upstream's answer passes through unchanged\n"
+            "openai/gpt-4o (line 8, default)\n  timeouts: connect 5s, first_token 30s, idle 30s\n  continuation: none (never asked to continue a stream)\n  retry_policy: none: no retries, the upstream's answer passes through unchanged\n"
         ),
         "{stdout}"
     );

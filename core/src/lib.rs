@@ -21,6 +21,7 @@ pub mod machine;
 pub mod mock;
 pub mod provider;
 pub mod pushback;
+pub mod recovery;
 pub mod request_body;
 pub mod response;
 pub mod retry_budget;

@@ -5,8 +5,8 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::{
-    BackoffApplyTo, BlockApplyTo, BlockScope, Config, LatencyMeasure, PolicyOrigin, Provider,
-    RetryPolicy, RetryRule, StatusRule, Strategy,
+    BackoffApplyTo, BlockApplyTo, BlockScope, Config, Continuation, LatencyMeasure, PolicyOrigin,
+    Provider, RetryPolicy, RetryRule, StatusRule, Strategy,
 };
 
 /// The text `check --explain` prints after the check result: the listeners, the aliases,
@@ -37,14 +37,58 @@ pub fn explain(config: &Config) -> String {
             r.endpoint, r.key_prefix
         );
     }
-    for p in &config.providers {
+    let all: Vec<&Provider> = config.providers.iter().collect();
+    for i in 0..all.len() {
         out.push('\n');
-        provider(&mut out, p);
+        provider(&mut out, &all, i);
     }
     out
 }
 
-fn provider(out: &mut String, p: &Provider) {
+/// The entry's `continuation` (spec §12).
+fn continuation_line(out: &mut String, p: &Provider) {
+    let style = match p.continuation {
+        Continuation::None => "none (never asked to continue a stream)".to_string(),
+        Continuation::Native => {
+            "native (a final assistant message, continued by Anthropic Messages)".to_string()
+        }
+        Continuation::DeepseekPrefix => {
+            "deepseek_prefix (`prefix: true`, sent to the beta path /beta/chat/completions)"
+                .to_string()
+        }
+        s => s.name().to_string(),
+    };
+    let _ = writeln!(out, "  continuation: {style}");
+}
+
+/// What the policy's `stream_recovery` does for entry `i` (spec §12).
+fn stream_recovery_line(out: &mut String, all: &[&Provider], i: usize, policy: &RetryPolicy) {
+    let Some(sr) = &policy.stream_recovery else {
+        let _ = writeln!(
+            out,
+            "    stream_recovery: off (a stream that fails after commit ends with an in-band error)"
+        );
+        return;
+    };
+    let candidates = super::recovery::config_candidates(all, i);
+    let list = if candidates.is_empty() {
+        "none can continue".to_string()
+    } else {
+        candidates
+            .iter()
+            .map(|(m, c)| format!("{m} ({c})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "    stream_recovery: continue, up to {} continuation(s) per request; asked in order: {list}",
+        sr.max_continuations
+    );
+}
+
+fn provider(out: &mut String, all: &[&Provider], i: usize) {
+    let p = all[i];
     let name = p
         .name
         .as_ref()
@@ -72,6 +116,7 @@ fn provider(out: &mut String, p: &Provider) {
         dur(t.first_token),
         dur(t.idle)
     );
+    continuation_line(out, p);
     let Some(policy) = &p.retry_policy else {
         let _ = writeln!(
             out,
@@ -87,6 +132,7 @@ fn provider(out: &mut String, p: &Provider) {
     };
     let _ = writeln!(out, "  retry_policy: {origin}");
     policy_lines(out, policy);
+    stream_recovery_line(out, all, i, policy);
 }
 
 fn policy_lines(out: &mut String, p: &RetryPolicy) {

@@ -45,5 +45,6 @@ pub fn listener_retry_policy(n: u32) -> RetryPolicy {
         max_retry_duration: None,
         on_high_latency: None,
         on_failures: None,
+        stream_recovery: None,
     }
 }

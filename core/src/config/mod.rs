@@ -14,6 +14,7 @@ mod plano;
 mod protection;
 mod providers;
 mod raw;
+mod recovery;
 mod report;
 mod retry;
 mod schema;
@@ -30,6 +31,10 @@ pub use max_retries::{
     listener_retry_policy, ENVOY_BACKOFF_BASE, ENVOY_BACKOFF_MAX, ENVOY_PER_TRY_TIMEOUT,
 };
 pub use providers::{interface_for_prefix, MOCK_KINDS};
+pub use recovery::{
+    continuation_order, continuation_strategy, Continuation, StreamRecovery,
+    DEFAULT_MAX_CONTINUATIONS, MAX_CONTINUATIONS,
+};
 pub use state::{
     parse_redis_url, RedisEndpoint, RedisSettings, RedisUrlError, StateSettings, DEFAULT_KEY_PREFIX,
 };

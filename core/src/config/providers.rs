@@ -4,6 +4,7 @@ use super::env::{expand, ExpandError};
 use super::fields::{boolean, duration, int_in, text};
 use super::protection::{convert_retry_budget, warn_budget_without_policy};
 use super::raw::{RawProvider, Scalar, S};
+use super::recovery::convert_continuation;
 use super::report::{join, Pos, Report};
 use super::retry::{convert_policy, is_model_name, PolicyUses};
 use super::{
@@ -295,6 +296,8 @@ pub(crate) fn convert_provider(
     }
 
     let mock = mock_settings(rep, raw, path, &model, is_mock);
+    let continuation =
+        convert_continuation(rep, &r.continuation, &join(path, "continuation"), interface);
 
     let mut uses = None;
     let retry_policy = r.retry_policy.as_ref().map(|p| {
@@ -337,6 +340,7 @@ pub(crate) fn convert_provider(
         policy_origin,
         retry_budget,
         timeouts,
+        continuation,
         mock,
         line,
     };

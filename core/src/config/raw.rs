@@ -316,6 +316,8 @@ pub(crate) struct RawProvider {
     /// The older spelling of `base_url`: `host:port`, `http://host:port` or a full URL.
     pub endpoint: Opt<Scalar>,
     pub retry_budget: Opt<RawRetryBudget>,
+    /// How the entry continues a cut stream (spec §12, `recovery.rs`).
+    pub continuation: Opt<Scalar>,
     // Plano fields switchback does not use: accepted and ignored, with a warning.
     pub routing_preferences: Opt<RawNode>,
 }
@@ -353,6 +355,8 @@ pub(crate) struct RawRetryPolicy {
     pub max_retry_duration_ms: Opt<Scalar>,
     pub on_high_latency: Opt<RawHighLatency>,
     pub on_failures: Opt<RawOnFailures>,
+    /// Spec §12 (`recovery.rs`).
+    pub stream_recovery: Opt<super::recovery::RawStreamRecovery>,
 }
 
 /// `then:` (escalation).

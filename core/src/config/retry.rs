@@ -6,6 +6,7 @@ use super::fields::{
 };
 use super::protection::convert_on_failures;
 use super::raw::{Opt, RawRetryPolicy, RawRule, RawStatusRule, RawThen, Scalar, S};
+use super::recovery::convert_stream_recovery;
 use super::report::{index, join, Pos, Report};
 use super::status_codes::{status_range, warn_duplicate_codes};
 use super::{
@@ -25,6 +26,8 @@ pub(crate) struct PolicyUses {
     pub backoff_apply_to: Option<(BackoffApplyTo, String, Pos)>,
     /// `fallback_models` entries that are well formed.
     pub fallbacks: Vec<(String, String, Pos)>,
+    /// Where `stream_recovery` is written.
+    pub stream_recovery: Option<(String, Pos)>,
 }
 
 const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(5);
@@ -235,6 +238,12 @@ pub(crate) fn convert_policy(
         .as_ref()
         .map(|f| convert_on_failures(rep, f, &join(path, "on_failures")));
 
+    let stream_recovery = r.stream_recovery.as_ref().and_then(|s| {
+        let p = join(path, "stream_recovery");
+        uses.stream_recovery = Some((p.clone(), Pos::at(s)));
+        convert_stream_recovery(rep, s, &p)
+    });
+
     let policy = RetryPolicy {
         fallback_models,
         default_rule,
@@ -245,6 +254,7 @@ pub(crate) fn convert_policy(
         max_retry_duration,
         on_high_latency,
         on_failures,
+        stream_recovery,
     };
     (policy, uses)
 }

@@ -216,6 +216,8 @@ pub struct Provider {
     /// entry's requests count in the gateway's budget.
     pub retry_budget: Option<RetryBudgetSettings>,
     pub timeouts: Timeouts,
+    /// How the entry continues a cut stream (`continuation:`, spec §12), default applied.
+    pub continuation: super::Continuation,
     /// Only for `mock/` models.
     pub mock: MockSettings,
     /// The 1-based YAML line of the entry, for messages.
@@ -418,6 +420,8 @@ pub struct RetryPolicy {
     pub on_high_latency: Option<HighLatency>,
     /// Failure blocks (`on_failures`, spec §11); `None`: off.
     pub on_failures: Option<OnFailures>,
+    /// Stream recovery (`stream_recovery`, spec §12); `None`: off.
+    pub stream_recovery: Option<super::StreamRecovery>,
 }
 
 impl Default for RetryPolicy {
@@ -438,6 +442,7 @@ impl Default for RetryPolicy {
             max_retry_duration: None,
             on_high_latency: None,
             on_failures: None,
+            stream_recovery: None,
         }
     }
 }

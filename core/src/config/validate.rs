@@ -66,6 +66,7 @@ pub(crate) fn check_entries(rep: &mut Report, entries: &[Entry]) {
             check_policy_uses(rep, e, entries, uses);
         }
     }
+    super::recovery::warn_recovery_without_candidates(rep, entries);
 }
 
 fn check_policy_uses(
