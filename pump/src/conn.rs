@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use switchback_core::connection::{Connection, ConnectionSettings, UpstreamAction, UpstreamInput};
+use switchback_core::gateway::{Gateway, Surface};
 
 use crate::runtime::{ConnectError, Io, Listener, Runtime, Timer};
 use crate::worker::Worker;
@@ -43,14 +44,19 @@ impl<R: Runtime> ConnTask<R> {
         worker: Rc<Worker<R>>,
         client: Client<R>,
         settings: ConnectionSettings,
+        (gateway, version): (std::sync::Arc<Gateway>, u64),
+        surface: Surface,
     ) -> Self {
-        let conn = Connection::new(
-            std::sync::Arc::clone(&worker.gateway),
+        let mut conn = Connection::new(
+            gateway,
             settings,
             Instant::now(),
             SystemTime::now(),
             fastrand::u64(..),
         );
+        conn.follow(std::sync::Arc::clone(&worker.live), version);
+        conn.set_surface(surface);
+        conn.set_metrics_shard(std::sync::Arc::clone(&worker.shard));
         worker.opened();
         let drain_slot = worker.drain.register();
         ConnTask {

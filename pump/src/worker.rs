@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use switchback_core::connection::ConnectionSettings;
 use switchback_core::gateway::Gateway;
+use switchback_core::metrics::MetricsShard;
+use switchback_core::reload::LiveGateway;
 use switchback_core::server::ServerLimits;
 use switchback_core::upstream::IdlePool;
 
@@ -17,6 +19,7 @@ use crate::conn::ConnTask;
 use crate::runtime::{Listener, Runtime, Timer};
 use crate::signal::{Drain, Stop};
 use crate::tls::TlsSetup;
+use crate::ListenerSpec;
 
 /// Bytes read from a socket in one go; shared by every connection of the worker, since a
 /// read is handed to the core at once.
@@ -28,7 +31,12 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// What a worker's tasks share.
 pub(crate) struct Worker<R: Runtime> {
-    pub(crate) gateway: Arc<Gateway>,
+    /// The gateway being served, replaced on reload.
+    pub(crate) live: Arc<LiveGateway>,
+    /// The gateway new connections start with, and the `live` version it is of.
+    current: RefCell<(Arc<Gateway>, u64)>,
+    /// This worker's metrics shard: every connection of the thread records here.
+    pub(crate) shard: Arc<MetricsShard>,
     pub(crate) tls: TlsSetup,
     pub(crate) limits: ServerLimits,
     pub(crate) pool: RefCell<IdlePool<R::Upstream>>,
@@ -39,9 +47,18 @@ pub(crate) struct Worker<R: Runtime> {
 }
 
 impl<R: Runtime> Worker<R> {
-    pub(crate) fn new(gateway: Arc<Gateway>, tls: TlsSetup, limits: ServerLimits) -> Rc<Self> {
+    pub(crate) fn new(
+        index: usize,
+        live: Arc<LiveGateway>,
+        tls: TlsSetup,
+        limits: ServerLimits,
+    ) -> Rc<Self> {
+        let gateway = live.current();
+        let version = live.version();
         Rc::new(Worker {
-            gateway,
+            shard: gateway.metrics().shard(index),
+            current: RefCell::new((gateway, version)),
+            live,
             tls,
             limits,
             pool: RefCell::new(IdlePool::new()),
@@ -50,6 +67,15 @@ impl<R: Runtime> Worker<R> {
             open: Cell::new(0),
             all_closed: RefCell::new(None),
         })
+    }
+
+    /// The gateway a new connection starts with (one atomic load unless a reload
+    /// happened), and the `live` version it is of.
+    pub(crate) fn gateway(&self) -> (Arc<Gateway>, u64) {
+        let mut current = self.current.borrow_mut();
+        let (gw, seen) = &mut *current;
+        self.live.refresh(gw, seen);
+        (Arc::clone(gw), *seen)
     }
 
     /// A connection task started.
@@ -68,14 +94,14 @@ impl<R: Runtime> Worker<R> {
     }
 }
 
-/// Serves `listeners` (each with its listener's request deadline) until `stop`, then drains.
+/// Serves `listeners` until `stop`, then drains.
 pub(crate) async fn run<R: Runtime>(
     worker: Rc<Worker<R>>,
-    listeners: Vec<(R::Listener, Duration)>,
+    listeners: Vec<(R::Listener, ListenerSpec)>,
     stop: Arc<Stop>,
 ) {
-    for (listener, timeout) in listeners {
-        R::spawn_local(accept_loop(Rc::clone(&worker), listener, timeout));
+    for (listener, spec) in listeners {
+        R::spawn_local(accept_loop(Rc::clone(&worker), listener, spec));
     }
     let deadline = poll_fn(|cx| stop.poll(cx)).await;
     worker.drain.start(deadline);
@@ -98,17 +124,14 @@ pub(crate) async fn run<R: Runtime>(
     }
 }
 
-/// Accepts connections until the drain starts, each served by its own task.
+/// Accepts connections until the drain starts, each served by its own task. A
+/// connection's request deadline is its listener's `timeout` when it was accepted.
 async fn accept_loop<R: Runtime>(
     worker: Rc<Worker<R>>,
     mut listener: R::Listener,
-    timeout: Duration,
+    spec: ListenerSpec,
 ) {
     let slot = worker.drain.register();
-    let settings = ConnectionSettings {
-        limits: worker.limits,
-        request_timeout: timeout,
-    };
     loop {
         let accepted = poll_fn(|cx| {
             if worker.drain.poll(slot, cx).is_some() {
@@ -120,7 +143,24 @@ async fn accept_loop<R: Runtime>(
         match accepted {
             None => break,
             Some(Ok(client)) => {
-                R::spawn_local(ConnTask::<R>::new(Rc::clone(&worker), client, settings));
+                let (gateway, version) = worker.gateway();
+                let request_timeout = gateway
+                    .config()
+                    .listeners
+                    .get(spec.index)
+                    .map_or(switchback_core::config::DEFAULT_TIMEOUT, |l| l.timeout);
+                let settings = ConnectionSettings {
+                    limits: worker.limits,
+                    request_timeout,
+                };
+                let task = ConnTask::<R>::new(
+                    Rc::clone(&worker),
+                    client,
+                    settings,
+                    (gateway, version),
+                    spec.surface,
+                );
+                R::spawn_local(task);
             }
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "accept failed");

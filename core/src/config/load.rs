@@ -11,7 +11,9 @@ use super::providers::convert_provider;
 use super::raw::RawConfig;
 use super::report::{index, Pos, Report};
 use super::validate::check_entries;
-use super::{Config, ConfigError, Diagnostic, Limits, Loaded, RetryBudgetSettings};
+use super::{
+    Config, ConfigError, Diagnostic, Limits, Loaded, MetricsSettings, RetryBudgetSettings,
+};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -56,6 +58,16 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
         .limits
         .as_ref()
         .map_or_else(Limits::default, |l| convert_limits(&mut rep, l, "limits"));
+    let metrics = raw
+        .metrics
+        .as_ref()
+        .map_or_else(MetricsSettings::default, |m| {
+            super::observe::convert_metrics(&mut rep, m)
+        });
+    let tracing = raw
+        .tracing
+        .as_ref()
+        .and_then(|t| super::observe::convert_tracing(&mut rep, t, env));
 
     let (root, list) = match (&raw.model_providers, &raw.llm_providers) {
         (Some(m), Some(l)) => {
@@ -122,6 +134,8 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
             aliases,
             retry_budget,
             limits,
+            metrics,
+            tracing,
         },
         warnings: rep.warnings,
     })

@@ -114,6 +114,10 @@ pub(crate) struct RawConfig {
     pub model_aliases: Opt<RawMap<RawAlias>>,
     pub retry_budget: Opt<RawRetryBudget>,
     pub limits: Opt<RawLimits>,
+    /// `metrics: {enabled}` (switchback's own; see `observe.rs`).
+    pub metrics: Opt<RawMetrics>,
+    /// Plano's `tracing`: honoured (see `observe.rs`), checked against Plano's schema.
+    pub tracing: Opt<RawNode>,
     /// Plano's `overrides`: one key is honoured, the rest are named in warnings.
     pub overrides: Opt<RawNode>,
     // Plano sections that switchback does not implement: checked against Plano's schema,
@@ -125,7 +129,6 @@ pub(crate) struct RawConfig {
     pub prompt_targets: Opt<RawNode>,
     pub prompt_guards: Opt<RawNode>,
     pub ratelimits: Opt<RawNode>,
-    pub tracing: Opt<RawNode>,
     pub mode: Opt<RawNode>,
     pub routing: Opt<RawNode>,
     pub routing_preferences: Opt<RawNode>,
@@ -145,7 +148,6 @@ impl RawConfig {
             ("prompt_targets", &self.prompt_targets),
             ("prompt_guards", &self.prompt_guards),
             ("ratelimits", &self.ratelimits),
-            ("tracing", &self.tracing),
             ("mode", &self.mode),
             ("routing", &self.routing),
             ("routing_preferences", &self.routing_preferences),
@@ -272,6 +274,9 @@ pub(crate) struct RawListener {
     pub timeout: Opt<Scalar>,
     /// Plano's Envoy route retries, mapped onto a `retry_policy` (`max_retries.rs`).
     pub max_retries: Opt<Scalar>,
+    /// switchback's admin listener for `/metrics` and `/v1/status` (`observe.rs`).
+    pub admin_port: Opt<Scalar>,
+    pub admin_address: Opt<Scalar>,
     // Plano keys of prompt and agent listeners; on a model listener filters are refused.
     pub router: Opt<RawNode>,
     pub agents: Opt<RawNode>,
@@ -420,6 +425,13 @@ pub(crate) struct RawRetryBudget {
     pub enabled: Opt<Scalar>,
     pub ratio: Opt<Scalar>,
     pub min_per_second: Opt<Scalar>,
+}
+
+/// `metrics:` at the top level.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    pub enabled: Opt<Scalar>,
 }
 
 /// `limits:` at the top level.

@@ -9,6 +9,7 @@ use http::HeaderValue;
 use super::call::UpstreamCall;
 use super::io::{UpstreamAction, UpstreamInput};
 use super::log::RequestLog;
+use super::meter::RequestMeter;
 use super::output::ClientOutput;
 use crate::machine::{Action, Event, RetryMachine};
 use crate::server::{BodyKind, ResponseEncoder};
@@ -26,6 +27,8 @@ pub(crate) struct Answer {
     machine: Box<RetryMachine>,
     encoder: ResponseEncoder,
     log: RequestLog,
+    /// The request's metrics (`None` when `metrics.enabled` is false).
+    meter: Option<RequestMeter>,
     call: Option<UpstreamCall>,
     /// A streamed response head was written.
     streaming: bool,
@@ -39,12 +42,14 @@ impl Answer {
         machine: Box<RetryMachine>,
         encoder: ResponseEncoder,
         log: RequestLog,
+        meter: Option<RequestMeter>,
         sinks: &mut Sinks<'_>,
     ) -> Answer {
         let mut a = Answer {
             machine,
             encoder,
             log,
+            meter,
             call: None,
             streaming: false,
             finished: false,
@@ -181,6 +186,9 @@ impl Answer {
                 if !self.encoder.body_is_empty() {
                     sinks.out.push(resp.body);
                 }
+                if let Some(m) = &mut self.meter {
+                    m.head_written(now, false);
+                }
             }
             Action::StartStream { status, headers } => {
                 let encoder = &mut self.encoder;
@@ -188,6 +196,9 @@ impl Answer {
                     encoder.write_head(b, status, &headers, BodyKind::Stream, sinks.date)
                 });
                 self.streaming = true;
+                if let Some(m) = &mut self.meter {
+                    m.head_written(now, true);
+                }
             }
             Action::Forward(data) => {
                 if self.encoder.body_is_raw() {
@@ -210,6 +221,9 @@ impl Answer {
                     summary.attempts,
                     summary.model.as_deref(),
                 );
+                if let Some(m) = self.meter.take() {
+                    m.finish(now, &summary, &self.machine);
+                }
             }
         }
     }

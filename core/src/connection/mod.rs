@@ -33,6 +33,7 @@ mod call;
 mod clock;
 mod io;
 mod log;
+mod meter;
 mod output;
 
 #[cfg(test)]
@@ -48,7 +49,9 @@ use bytes::{Bytes, BytesMut};
 use http::{Method, Version};
 
 use crate::body_memory::BodyReservation;
-use crate::gateway::{ClientRequest, Gateway, Reply, RequestContext};
+use crate::gateway::{ClientRequest, Gateway, Reply, RequestContext, Surface};
+use crate::metrics::{ApiLabel, MetricsShard};
+use crate::reload::LiveGateway;
 use crate::response::{accepted_request_id, generate_request_id, set_request_id, REQUEST_ID};
 use crate::server::{
     BodyKind, HttpError, ReadEvent, RequestHead, RequestReader, ResponseEncoder, CONTINUE_100,
@@ -56,6 +59,7 @@ use crate::server::{
 use answer::{Answer, Sinks};
 use clock::{DateHeader, WallClock};
 use log::RequestLog;
+use meter::RequestMeter;
 use output::ClientOutput;
 
 /// Client bytes read ahead of the request being answered (pipelined requests wait here).
@@ -103,6 +107,12 @@ enum Phase {
 #[derive(Debug)]
 pub struct Connection {
     gw: Arc<Gateway>,
+    /// Where a newer gateway comes from on reload, and the version `gw` is of.
+    live: Option<(Arc<LiveGateway>, u64)>,
+    /// The listener the connection arrived on.
+    surface: Surface,
+    /// The worker's metrics shard (the gateway's shard 0 until a runtime sets one).
+    shard: Option<Arc<MetricsShard>>,
     settings: ConnectionSettings,
     clock: WallClock,
     date: DateHeader,
@@ -129,6 +139,9 @@ impl Connection {
     ) -> Connection {
         Connection {
             gw,
+            live: None,
+            surface: Surface::Public,
+            shard: None,
             reader: RequestReader::new(settings.limits),
             settings,
             clock: WallClock::new(now, wall),
@@ -139,6 +152,44 @@ impl Connection {
             phase: Phase::AwaitingHead { since: now },
             draining: None,
             write_stalled_since: None,
+        }
+    }
+
+    /// Takes each new request's gateway from `live`, so a reload reaches kept-alive
+    /// connections at their next request (spec §13). `version` is the
+    /// [`LiveGateway::version`] the gateway given to [`new`](Self::new) is of. Call once,
+    /// after `new`.
+    pub fn follow(&mut self, live: Arc<LiveGateway>, version: u64) {
+        let mut seen = version;
+        live.refresh(&mut self.gw, &mut seen);
+        self.live = Some((live, seen));
+    }
+
+    /// The connection arrived on the admin listener (or a model listener, the default).
+    pub fn set_surface(&mut self, surface: Surface) {
+        self.surface = surface;
+    }
+
+    /// Records this connection's requests in `shard`: a runtime hands every connection of
+    /// a worker thread that thread's shard, so no lock is shared across threads.
+    pub fn set_metrics_shard(&mut self, shard: Arc<MetricsShard>) {
+        self.shard = Some(shard);
+    }
+
+    /// The shard to record in, when metrics are on.
+    fn meter_shard(&mut self) -> Option<Arc<MetricsShard>> {
+        if !self.gw.metrics_enabled() {
+            return None;
+        }
+        Some(Arc::clone(
+            self.shard.get_or_insert_with(|| self.gw.metrics().shard(0)),
+        ))
+    }
+
+    /// Counts a request the gateway or the codec answered at once.
+    fn record_immediate(&mut self, target: Option<&str>, status: u16) {
+        if let Some(shard) = self.meter_shard() {
+            shard.record_immediate(target.map_or(ApiLabel::Other, ApiLabel::of_path), status);
         }
     }
 
@@ -453,6 +504,9 @@ impl Connection {
 
     /// A head arrived: acknowledge `Expect: 100-continue` and start reading the body.
     fn begin(&mut self, now: Instant, head: RequestHead) {
+        if let Some((live, seen)) = &mut self.live {
+            live.refresh(&mut self.gw, seen);
+        }
         let within_limit = match head.framing {
             crate::server::BodyFraming::Length(n) => {
                 n <= self.settings.limits.max_body_bytes as u64
@@ -504,7 +558,7 @@ impl Connection {
             random: self.rng.u64(..),
         };
         let date = self.date.at(self.clock.wall(now)).clone();
-        match Arc::clone(&self.gw).handle_reserved(request, ctx, Some(reservation)) {
+        match Arc::clone(&self.gw).handle_on(self.surface, request, ctx, Some(reservation)) {
             Reply::Respond(resp) => {
                 let request_id = resp
                     .headers
@@ -525,9 +579,13 @@ impl Connection {
                     started,
                 };
                 log.finish(now, resp.status.as_u16(), 0, None);
+                self.record_immediate(Some(&log.target), resp.status.as_u16());
                 self.next_request(now, encoder.keeps_alive());
             }
             Reply::Chat(machine) => {
+                let meter = self
+                    .meter_shard()
+                    .map(|shard| RequestMeter::start(shard, &target, started));
                 let log = RequestLog {
                     request_id: machine.request_id().to_owned(),
                     method,
@@ -539,7 +597,7 @@ impl Connection {
                     actions: &mut self.actions,
                     date: &date,
                 };
-                let answer = Answer::start(now, machine, encoder, log, &mut sinks);
+                let answer = Answer::start(now, machine, encoder, log, meter, &mut sinks);
                 self.phase = Phase::Answering(Box::new(answer));
             }
         }
@@ -609,6 +667,8 @@ impl Connection {
             started,
         };
         log.finish(now, resp.status.as_u16(), 0, None);
+        let target = head.map(|h| h.target.clone());
+        self.record_immediate(target.as_deref(), resp.status.as_u16());
         self.start_closing();
     }
 
