@@ -9,3 +9,4 @@ pub mod gateway;
 pub mod mock_upstream;
 pub mod table;
 pub mod tls;
+pub mod tools;
