@@ -32,4 +32,5 @@ pub mod server;
 pub mod sim;
 pub mod sse;
 pub mod status;
+pub mod trace;
 pub mod upstream;

@@ -267,6 +267,9 @@ impl<R: Runtime> Future for ConnTask<R> {
         for _ in 0..STEPS_PER_POLL {
             let now = Instant::now();
             let progressed = this.step(cx, now);
+            if this.conn.has_spans() {
+                this.worker.queue_spans(this.conn.take_spans());
+            }
             if this.conn.is_closed() {
                 // A connection released in this step still goes back to the pool.
                 this.upstream_actions(now);

@@ -15,6 +15,7 @@
 //! request path but the gateway's shared block table.
 
 mod conn;
+mod export;
 mod runtime;
 mod signal;
 mod tls;

@@ -13,6 +13,7 @@ use switchback_core::gateway::Gateway;
 use switchback_core::metrics::MetricsShard;
 use switchback_core::reload::LiveGateway;
 use switchback_core::server::ServerLimits;
+use switchback_core::trace::{SpanQueue, SpanRecord};
 use switchback_core::upstream::IdlePool;
 
 use crate::conn::ConnTask;
@@ -38,7 +39,13 @@ pub(crate) struct Worker<R: Runtime> {
     /// This worker's metrics shard: every connection of the thread records here.
     pub(crate) shard: Arc<MetricsShard>,
     pub(crate) tls: TlsSetup,
+    /// `tls` offering `h2`, for OTLP/gRPC over TLS.
+    pub(crate) tls_h2: TlsSetup,
     pub(crate) limits: ServerLimits,
+    /// Finished spans waiting for the exporter (bounded; see `export.rs`).
+    pub(crate) spans: RefCell<SpanQueue>,
+    /// The exporter task, while it waits for spans.
+    pub(crate) exporter: RefCell<Option<Waker>>,
     pub(crate) pool: RefCell<IdlePool<R::Upstream>>,
     pub(crate) scratch: RefCell<Box<[u8]>>,
     pub(crate) drain: Drain,
@@ -59,8 +66,11 @@ impl<R: Runtime> Worker<R> {
             shard: gateway.metrics().shard(index),
             current: RefCell::new((gateway, version)),
             live,
+            tls_h2: tls.for_h2(),
             tls,
             limits,
+            spans: RefCell::new(SpanQueue::default()),
+            exporter: RefCell::new(None),
             pool: RefCell::new(IdlePool::new()),
             scratch: RefCell::new(vec![0; READ_BUF_BYTES].into_boxed_slice()),
             drain: Drain::default(),
@@ -76,6 +86,18 @@ impl<R: Runtime> Worker<R> {
         let (gw, seen) = &mut *current;
         self.live.refresh(gw, seen);
         (Arc::clone(gw), *seen)
+    }
+
+    /// Queues a connection's finished spans for the exporter (dropping, and counting,
+    /// what does not fit) and wakes it.
+    pub(crate) fn queue_spans(&self, spans: Vec<SpanRecord>) {
+        let dropped = self.spans.borrow_mut().push(spans);
+        if dropped > 0 {
+            self.shard.record_spans(0, dropped as u64, 0);
+        }
+        if let Some(w) = self.exporter.borrow_mut().take() {
+            w.wake();
+        }
     }
 
     /// A connection task started.
@@ -103,6 +125,7 @@ pub(crate) async fn run<R: Runtime>(
     for (listener, spec) in listeners {
         R::spawn_local(accept_loop(Rc::clone(&worker), listener, spec));
     }
+    R::spawn_local(crate::export::run(Rc::clone(&worker)));
     let deadline = poll_fn(|cx| stop.poll(cx)).await;
     worker.drain.start(deadline);
     let mut timer = R::timer();

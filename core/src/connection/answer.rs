@@ -11,14 +11,18 @@ use super::io::{UpstreamAction, UpstreamInput};
 use super::log::RequestLog;
 use super::meter::RequestMeter;
 use super::output::ClientOutput;
+use super::traced::Propagation;
 use crate::machine::{Action, Event, RetryMachine};
 use crate::server::{BodyKind, ResponseEncoder};
+use crate::trace::SpanRecord;
 
 /// Where the answer's bytes and socket instructions go, borrowed from the connection.
 pub(crate) struct Sinks<'a> {
     pub(crate) out: &'a mut ClientOutput,
     pub(crate) actions: &'a mut VecDeque<UpstreamAction>,
     pub(crate) date: &'a HeaderValue,
+    /// Finished spans, for the runtime's exporter.
+    pub(crate) spans: &'a mut Vec<SpanRecord>,
 }
 
 /// A request whose response the machine produces.
@@ -29,6 +33,8 @@ pub(crate) struct Answer {
     log: RequestLog,
     /// The request's metrics (`None` when `metrics.enabled` is false).
     meter: Option<RequestMeter>,
+    /// The request's trace context, sent upstream on each attempt.
+    propagation: Option<Propagation>,
     call: Option<UpstreamCall>,
     /// A streamed response head was written.
     streaming: bool,
@@ -43,6 +49,7 @@ impl Answer {
         encoder: ResponseEncoder,
         log: RequestLog,
         meter: Option<RequestMeter>,
+        propagation: Option<Propagation>,
         sinks: &mut Sinks<'_>,
     ) -> Answer {
         let mut a = Answer {
@@ -50,6 +57,7 @@ impl Answer {
             encoder,
             log,
             meter,
+            propagation,
             call: None,
             streaming: false,
             finished: false,
@@ -166,9 +174,12 @@ impl Answer {
             Action::Send {
                 attempt,
                 connect_timeout,
-                request,
+                mut request,
                 ..
             } => {
+                if let Some(p) = &self.propagation {
+                    p.decorate(attempt, &mut request.headers);
+                }
                 self.drop_call(sinks);
                 self.call = Some(UpstreamCall::start(now, attempt, request, connect_timeout));
             }
@@ -223,6 +234,11 @@ impl Answer {
                 );
                 if let Some(m) = self.meter.take() {
                     m.finish(now, &summary, &self.machine);
+                }
+                if let Some(p) = self.propagation.take() {
+                    sinks
+                        .spans
+                        .extend(p.finish(now, &summary, &self.log.request_id));
                 }
             }
         }

@@ -35,6 +35,7 @@ mod io;
 mod log;
 mod meter;
 mod output;
+mod traced;
 
 #[cfg(test)]
 mod tests;
@@ -61,6 +62,7 @@ use clock::{DateHeader, WallClock};
 use log::RequestLog;
 use meter::RequestMeter;
 use output::ClientOutput;
+use traced::Propagation;
 
 /// Client bytes read ahead of the request being answered (pipelined requests wait here).
 pub const READ_AHEAD_BYTES: usize = 64 * 1024;
@@ -113,6 +115,8 @@ pub struct Connection {
     surface: Surface,
     /// The worker's metrics shard (the gateway's shard 0 until a runtime sets one).
     shard: Option<Arc<MetricsShard>>,
+    /// Spans of finished traced requests, until the runtime takes them.
+    spans: Vec<crate::trace::SpanRecord>,
     settings: ConnectionSettings,
     clock: WallClock,
     date: DateHeader,
@@ -142,6 +146,7 @@ impl Connection {
             live: None,
             surface: Surface::Public,
             shard: None,
+            spans: Vec::new(),
             reader: RequestReader::new(settings.limits),
             settings,
             clock: WallClock::new(now, wall),
@@ -174,6 +179,17 @@ impl Connection {
     /// a worker thread that thread's shard, so no lock is shared across threads.
     pub fn set_metrics_shard(&mut self, shard: Arc<MetricsShard>) {
         self.shard = Some(shard);
+    }
+
+    /// The spans of the traced requests that finished since the last call (spec §13);
+    /// a runtime queues them for its exporter after each round of `handle_*` calls.
+    pub fn take_spans(&mut self) -> Vec<crate::trace::SpanRecord> {
+        std::mem::take(&mut self.spans)
+    }
+
+    /// Whether finished spans wait for [`take_spans`](Self::take_spans).
+    pub fn has_spans(&self) -> bool {
+        !self.spans.is_empty()
     }
 
     /// The shard to record in, when metrics are on.
@@ -321,6 +337,7 @@ impl Connection {
                 out: &mut self.out,
                 actions: &mut self.actions,
                 date: &date,
+                spans: &mut self.spans,
             };
             a.handle_upstream(now, input, &mut sinks);
         }
@@ -396,6 +413,7 @@ impl Connection {
                         out: &mut self.out,
                         actions: &mut self.actions,
                         date: &date,
+                        spans: &mut self.spans,
                     };
                     if shutdown {
                         a.shutdown(now, &mut sinks);
@@ -545,6 +563,17 @@ impl Connection {
             ResponseEncoder::new(head.version, head.method == Method::HEAD, keep_alive);
         let method = head.method.clone();
         let target = head.target.clone();
+        let random = self.rng.u64(..);
+        let wall = self.clock.wall(started);
+        let propagation = Propagation::start(
+            self.gw.config().tracing.as_ref(),
+            &head.headers,
+            head.method.as_str(),
+            &head.target,
+            random,
+            started,
+            wall,
+        );
         let request = ClientRequest {
             method: head.method,
             path: head.target,
@@ -553,9 +582,9 @@ impl Connection {
         };
         let ctx = RequestContext {
             now: started,
-            wall: self.clock.wall(started),
+            wall,
             timeout: self.settings.request_timeout,
-            random: self.rng.u64(..),
+            random,
         };
         let date = self.date.at(self.clock.wall(now)).clone();
         match Arc::clone(&self.gw).handle_on(self.surface, request, ctx, Some(reservation)) {
@@ -596,8 +625,10 @@ impl Connection {
                     out: &mut self.out,
                     actions: &mut self.actions,
                     date: &date,
+                    spans: &mut self.spans,
                 };
-                let answer = Answer::start(now, machine, encoder, log, meter, &mut sinks);
+                let answer =
+                    Answer::start(now, machine, encoder, log, meter, propagation, &mut sinks);
                 self.phase = Phase::Answering(Box::new(answer));
             }
         }
@@ -687,6 +718,7 @@ impl Connection {
                 out: &mut self.out,
                 actions: &mut self.actions,
                 date: &date,
+                spans: &mut self.spans,
             };
             a.client_gone(now, &mut sinks);
         }
