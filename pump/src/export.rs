@@ -26,51 +26,42 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Failed exports are logged at most this often per worker.
 const WARN_EVERY: Duration = Duration::from_secs(30);
 
-/// Exports the worker's spans until the drain starts, then flushes what is queued once.
+/// Exports the worker's spans for as long as the worker runs (through the drain, so the
+/// requests that finish while it lasts are exported too).
 pub(crate) async fn run<R: Runtime>(worker: Rc<Worker<R>>) {
-    let slot = worker.drain.register();
     let mut last_warning: Option<Instant> = None;
     loop {
-        let draining = poll_fn(|cx| {
-            let draining = worker.drain.poll(slot, cx).is_some();
-            if draining || !worker.spans.borrow().is_empty() {
-                return Poll::Ready(draining);
+        poll_fn(|cx| {
+            if !worker.spans.borrow().is_empty() {
+                return Poll::Ready(());
             }
             *worker.exporter.borrow_mut() = Some(cx.waker().clone());
             Poll::Pending
         })
         .await;
-        while !worker.spans.borrow().is_empty() {
-            let batch = worker.spans.borrow_mut().take_batch(BATCH_SPANS);
-            let n = batch.len() as u64;
-            let (gateway, _) = worker.gateway();
-            let Some(settings) = gateway.config().tracing.clone() else {
-                worker.shard.record_spans(0, n, 0);
-                continue;
-            };
-            let body = encode_export(&batch);
-            match with_timeout::<R, _>(export::<R>(&worker, &settings, body)).await {
-                Ok(rejected) => {
-                    let rejected = rejected.min(n);
-                    worker.shard.record_spans(n - rejected, rejected, 0);
-                }
-                Err(e) => {
-                    worker.shard.record_spans(0, n, 1);
-                    if last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
-                        last_warning = Some(Instant::now());
-                        tracing::warn!(endpoint = %settings.endpoint, spans = n, "span export failed (spans dropped): {e}");
-                    }
+        let batch = worker.spans.borrow_mut().take_batch(BATCH_SPANS);
+        let n = batch.len() as u64;
+        let (gateway, _) = worker.gateway();
+        let Some(settings) = gateway.config().tracing.clone() else {
+            // Tracing was switched off by a reload while these waited.
+            worker.shard.record_spans(0, n, 0);
+            continue;
+        };
+        let body = encode_export(&batch);
+        match with_timeout::<R, _>(export::<R>(&worker, &settings, body)).await {
+            Ok(rejected) => {
+                let rejected = rejected.min(n);
+                worker.shard.record_spans(n - rejected, rejected, 0);
+            }
+            Err(e) => {
+                worker.shard.record_spans(0, n, 1);
+                if last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+                    last_warning = Some(Instant::now());
+                    tracing::warn!(endpoint = %settings.endpoint, spans = n, "span export failed (spans dropped): {e}");
                 }
             }
-            if draining {
-                continue;
-            }
-        }
-        if draining {
-            break;
         }
     }
-    worker.drain.unregister(slot);
 }
 
 /// `fut`, or an error once [`EXPORT_TIMEOUT`] passes.
