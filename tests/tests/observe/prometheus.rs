@@ -53,13 +53,15 @@ pub(crate) fn promtool_accepts_the_exposition<R: Runtime>() {
     );
 }
 
-/// A Prometheus server we started; killed when dropped.
-struct Server(Child);
+/// A Prometheus server we started and its data directory; killed and removed when
+/// dropped, a failing test included.
+struct Server(Child, std::path::PathBuf);
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.1);
     }
 }
 
@@ -93,7 +95,7 @@ fn start_prometheus(bin: &Path, dir: &Path, target: SocketAddr) -> (Server, Sock
         .stderr(Stdio::null())
         .spawn()
         .expect("start prometheus");
-    (Server(child), addr)
+    (Server(child, dir.to_path_buf()), addr)
 }
 
 /// The value of the first sample of `query`'s instant vector, once Prometheus has one.
@@ -159,5 +161,4 @@ pub(crate) fn prometheus_scrapes_a_failover_counter<R: Runtime>() {
     }
     assert_eq!(seen, Some(1.0), "Prometheus never had {wanted}");
     assert_eq!(query(prom, r#"up{job="switchback"}"#), Some(1.0));
-    let _ = std::fs::remove_dir_all(&dir);
 }
