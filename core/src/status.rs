@@ -17,7 +17,7 @@ pub fn status_body(gw: &Gateway, now: Instant, wall: SystemTime) -> Value {
         .lock()
         .blocks(now)
         .iter()
-        .map(|b| block(gw, b, now, wall))
+        .map(|b| block(b, now, wall))
         .collect();
     let budgets: Vec<Value> = gw
         .budget_statuses(now)
@@ -68,12 +68,11 @@ pub fn status_body(gw: &Gateway, now: Instant, wall: SystemTime) -> Value {
     })
 }
 
-fn block(gw: &Gateway, b: &BlockEntry, now: Instant, wall: SystemTime) -> Value {
+fn block(b: &BlockEntry, now: Instant, wall: SystemTime) -> Value {
     let (model, scope) = match &b.key {
         BlockKey::Model(m) => (m.clone(), "model"),
         BlockKey::Prefix(p) => (format!("{p}/*"), "provider"),
     };
-    let _ = gw;
     let reason = match b.kind {
         BlockKind::RetryAfter => "the upstream pushed back (Retry-After or rate-limit reset headers)",
         BlockKind::Latency => "high latency (on_high_latency triggers)",

@@ -86,7 +86,7 @@ pub fn render(gw: &Gateway, now: Instant) -> String {
     };
     let mut families = Vec::new();
     families.extend(request_families(&counts, &name));
-    families.extend(state_families(gw, now, &counts));
+    families.extend(state_families(gw, now));
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Snapshot { families }));
     let mut out = String::new();
@@ -154,11 +154,7 @@ fn request_families(
     ]
 }
 
-fn state_families(
-    gw: &Gateway,
-    now: Instant,
-    _c: &Counts,
-) -> Vec<(&'static str, &'static str, Family)> {
+fn state_families(gw: &Gateway, now: Instant) -> Vec<(&'static str, &'static str, Family)> {
     let mut blocks: std::collections::BTreeMap<Labels, i64> = std::collections::BTreeMap::new();
     for b in gw.blocks().lock().blocks(now) {
         if b.until.is_none() {

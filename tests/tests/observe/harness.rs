@@ -126,3 +126,16 @@ pub(crate) fn series(text: &str, name_and_labels: &str) -> Option<f64> {
 
 pub(crate) const FAILED_OVER: &str =
     r#"switchback_failovers_total{from="openai/gpt-4o",to="anthropic/claude-3-5-sonnet"}"#;
+
+/// Scrapes `addr` until `name_and_labels` reads `value` (or 10 s pass); the last scrape.
+/// For counters that move just after what a test waited on (an export's outcome).
+pub(crate) fn wait_series(addr: SocketAddr, name_and_labels: &str, value: f64) -> String {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = scrape(addr);
+        if series(&text, name_and_labels) == Some(value) || std::time::Instant::now() > until {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

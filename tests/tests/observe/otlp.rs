@@ -159,33 +159,46 @@ pub(crate) fn grpc_receiver() -> Receiver {
 
 async fn grpc_conn(socket: tokio::net::TcpStream, store: Received) -> Result<(), h2::Error> {
     let mut conn = h2::server::handshake(socket).await?;
+    // The connection makes progress only while it is polled: each call is served by its
+    // own task, so this loop keeps reading and writing frames for it.
     while let Some(accepted) = conn.accept().await {
-        let (request, mut respond) = accepted?;
-        let path = request.uri().path().to_owned();
-        let mut body = request.into_body();
-        let mut data = Vec::new();
-        while let Some(chunk) = body.data().await {
-            let chunk = chunk?;
-            let _ = body.flow_control().release_capacity(chunk.len());
-            data.extend_from_slice(&chunk);
-        }
-        let decoded = (data.len() >= 5 && data[0] == 0)
-            .then(|| ExportTraceServiceRequest::decode(&data[5..]).ok())
-            .flatten();
-        let status = if decoded.is_some() { "0" } else { "3" };
-        if let Some(r) = decoded {
-            store.lock().unwrap().push((path, r));
-        }
-        let response = http::Response::builder()
-            .status(200)
-            .header("content-type", "application/grpc")
-            .body(())
-            .unwrap();
-        let mut send = respond.send_response(response, false)?;
-        send.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), false)?;
-        let mut trailers = http::HeaderMap::new();
-        trailers.insert("grpc-status", http::HeaderValue::from_static(status));
-        send.send_trailers(trailers)?;
+        let (request, respond) = accepted?;
+        let store = Arc::clone(&store);
+        tokio::task::spawn(async move {
+            let _ = grpc_call(request, respond, store).await;
+        });
     }
     Ok(())
+}
+
+async fn grpc_call(
+    request: http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<bytes::Bytes>,
+    store: Received,
+) -> Result<(), h2::Error> {
+    let path = request.uri().path().to_owned();
+    let mut body = request.into_body();
+    let mut data = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        data.extend_from_slice(&chunk);
+    }
+    let decoded = (data.len() >= 5 && data[0] == 0)
+        .then(|| ExportTraceServiceRequest::decode(&data[5..]).ok())
+        .flatten();
+    let status = if decoded.is_some() { "0" } else { "3" };
+    if let Some(r) = decoded {
+        store.lock().unwrap().push((path, r));
+    }
+    let response = http::Response::builder()
+        .status(200)
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let mut send = respond.send_response(response, false)?;
+    send.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), false)?;
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static(status));
+    send.send_trailers(trailers)
 }

@@ -10,7 +10,7 @@ use switchback_tests::fixtures::chat_request;
 use switchback_tests::gateway::Runtime;
 use switchback_tests::mock_upstream::MockUpstream;
 
-use crate::harness::{failover_config, ok, pushback, scrape, series, start};
+use crate::harness::{failover_config, ok, pushback, scrape, series, start, wait_series};
 use crate::otlp::{grpc_receiver, http_receiver, Receiver};
 
 const CLIENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -96,7 +96,7 @@ fn failover_spans<R: Runtime>(tracing: &str, receiver: &Receiver) {
         .resource()
         .iter()
         .any(|a| a.contains("service.name") && a.contains("switchback")));
-    let text = scrape(gw.addr);
+    let text = wait_series(gw.addr, "switchback_trace_spans_exported_total", 3.0);
     assert_eq!(
         series(&text, "switchback_trace_spans_exported_total"),
         Some(3.0),
