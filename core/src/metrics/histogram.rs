@@ -49,15 +49,14 @@ impl Histogram {
         self.sum_nanos as f64 / 1e9
     }
 
-    /// `(upper bound, cumulative count)` per bucket, `+Inf` last: the exposition's form.
-    pub fn cumulative(&self) -> Vec<(f64, u64)> {
-        let mut total = 0;
-        let mut out = Vec::with_capacity(self.counts.len());
-        for (i, c) in self.counts.iter().enumerate() {
-            total += c;
-            out.push((BUCKETS.get(i).copied().unwrap_or(f64::INFINITY), total));
-        }
-        out
+    /// `(upper bound, count)` per bucket, `+Inf` last, each counting only its own range:
+    /// what `prometheus-client` encodes (it adds them up into the cumulative `le` series).
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        self.counts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (BUCKETS.get(i).copied().unwrap_or(f64::INFINITY), *c))
+            .collect()
     }
 }
 
@@ -66,15 +65,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_cumulative_and_inf_counts_everything() {
+    fn each_observation_lands_in_its_own_bucket() {
         let mut h = Histogram::default();
         h.observe(Duration::from_millis(3));
         h.observe(Duration::from_millis(400));
         h.observe(Duration::from_secs(400));
-        let c = h.cumulative();
-        assert_eq!(c[0], (0.005, 1));
-        assert_eq!(c[6], (0.5, 2));
-        assert_eq!(c.last(), Some(&(f64::INFINITY, 3)));
+        let b = h.buckets();
+        assert_eq!(b[0], (0.005, 1));
+        assert_eq!(b[6], (0.5, 1));
+        assert_eq!(b.last(), Some(&(f64::INFINITY, 1)));
+        assert_eq!(b.iter().map(|(_, c)| c).sum::<u64>(), 3);
         assert_eq!(h.count(), 3);
         assert!((h.sum_seconds() - 400.403).abs() < 1e-9);
     }

@@ -61,7 +61,7 @@ impl Collector for Snapshot {
                             .encode_histogram::<NoLabelSet>(
                                 h.sum_seconds(),
                                 h.count(),
-                                &h.cumulative(),
+                                &h.buckets(),
                                 None,
                             )?;
                     }
