@@ -12,6 +12,7 @@
 mod core_bench;
 mod http1;
 mod load;
+mod metrics_cost;
 mod mock;
 mod report;
 mod run;
@@ -37,6 +38,8 @@ struct Cli {
 enum Command {
     /// Run every measurement on direct, nginx, switchback-smol and switchback-tokio.
     All(run::AllOptions),
+    /// What recording metrics costs: the same gateway with metrics on and off, in one run.
+    MetricsCost(metrics_cost::MetricsCostOptions),
     /// Only the core benchmark (no sockets).
     Core {
         /// Requests per path and variant (at most; each also stops after ~2 s).
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::All(opts) => run::all(opts),
+        Command::MetricsCost(opts) => metrics_cost::run(&opts),
         Command::Core { requests, only } => {
             let budget = std::time::Duration::from_secs(2);
             let results = core_bench::run(requests, budget, only.as_deref());

@@ -150,7 +150,7 @@ fn read(path: &str) -> String {
 }
 
 /// nproc, CPU model, memory, kernel, load: for the report.
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpuinfo = read("/proc/cpuinfo");
     let cpus = cpuinfo
         .lines()
@@ -236,7 +236,7 @@ fn raise_nofile() -> u64 {
     getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
 
-fn pinning(no_pin: bool) -> (Pinning, String) {
+pub(crate) fn pinning(no_pin: bool) -> (Pinning, String) {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);

@@ -302,11 +302,25 @@ pub fn start_switchback(
     mock: SocketAddr,
     mock429: SocketAddr,
 ) -> Result<(Proc, SocketAddr, Launch), String> {
+    start_switchback_with(pin, dir, bin, runtime, runtime, &|port| {
+        switchback_config(port, mock, mock429)
+    })
+}
+
+/// [`start_switchback`] with the config `config(port)` makes, named `switchback-{tag}`.
+pub fn start_switchback_with(
+    pin: &Pinning,
+    dir: &Path,
+    bin: &Path,
+    runtime: &str,
+    tag: &str,
+    config: &dyn Fn(u16) -> String,
+) -> Result<(Proc, SocketAddr, Launch), String> {
     let port = free_port().map_err(|e| e.to_string())?;
-    let cfg = dir.join(format!("switchback-{runtime}.yaml"));
-    fs::write(&cfg, switchback_config(port, mock, mock429)).map_err(|e| e.to_string())?;
+    let cfg = dir.join(format!("switchback-{tag}.yaml"));
+    fs::write(&cfg, config(port)).map_err(|e| e.to_string())?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let name = format!("switchback-{runtime}");
+    let name = format!("switchback-{tag}");
     let attempt = |program: &Path, args: Vec<String>| -> Result<Proc, String> {
         let child = Pinning::command(&pin.servers, program)
             .args(&args)

@@ -17,6 +17,13 @@ use crate::{config, LogFormat, ServeArgs};
 const PID_FILE: &str = "switchback.pid";
 const LOG_FILE: &str = "switchback.log";
 const READY_FILE: &str = "switchback.ready";
+const CONFIG_FILE: &str = "switchback.config";
+const RELOAD_FILE: &str = "switchback.reload";
+/// Set by `up` on the background `serve`: the file it writes each reload's outcome to
+/// (`N ok`, or `N failed` and the errors), which `switchback reload` waits on.
+pub const RELOAD_FILE_ENV: &str = "SWITCHBACK_RELOAD_FILE";
+/// How long `reload` waits for the gateway to report the outcome.
+const RELOAD_WAIT: Duration = Duration::from_secs(10);
 /// Set by `up` on the background `serve`: the file it writes its pid to once every listener
 /// is bound, so `up` never mistakes another process on the same port for its own gateway.
 pub const READY_FILE_ENV: &str = "SWITCHBACK_READY_FILE";
@@ -102,6 +109,16 @@ pub fn up(
     };
     let ready_path = dir.join(READY_FILE);
     let _ = fs::remove_file(&ready_path);
+    let _ = fs::remove_file(dir.join(RELOAD_FILE));
+    if let Err(e) = fs::write(
+        dir.join(CONFIG_FILE),
+        config_path.as_os_str().as_encoded_bytes(),
+    ) {
+        eprintln!(
+            "error: cannot write the config file name in {}: {e}",
+            dir.display()
+        );
+    }
     let mut command = Command::new(exe);
     command
         .arg("--log-format")
@@ -117,6 +134,7 @@ pub fn up(
     }
     let mut child = match command
         .env(READY_FILE_ENV, &ready_path)
+        .env(RELOAD_FILE_ENV, dir.join(RELOAD_FILE))
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
@@ -193,7 +211,118 @@ pub fn down(state: Option<PathBuf>) -> ExitCode {
     }
     let _ = fs::remove_file(dir.join(PID_FILE));
     let _ = fs::remove_file(dir.join(READY_FILE));
+    let _ = fs::remove_file(dir.join(CONFIG_FILE));
+    let _ = fs::remove_file(dir.join(RELOAD_FILE));
     ExitCode::SUCCESS
+}
+
+/// `switchback reload`: checks the config the gateway started by `up` serves with the
+/// loader `serve` uses (exit 1 with its errors, the gateway untouched), then sends SIGHUP
+/// and waits for the gateway to report the outcome (exit 1 with the reason when it kept
+/// the old config, e.g. for a listener change).
+pub fn reload(state: Option<PathBuf>) -> ExitCode {
+    let dir = state_dir(state);
+    let Some(pid) = running_pid(&dir) else {
+        eprintln!(
+            "error: no gateway started by `switchback up` is running (state directory {})",
+            dir.display()
+        );
+        return ExitCode::FAILURE;
+    };
+    let path = match fs::read(dir.join(CONFIG_FILE)) {
+        Ok(bytes) => PathBuf::from(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) => {
+            eprintln!(
+                "error: cannot read which config the gateway serves ({}: {e}); restart it with `switchback up CONFIG`",
+                dir.join(CONFIG_FILE).display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(errors) = config::validate(&path) {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        eprintln!(
+            "{}: {} error(s); the gateway (pid {}) keeps serving its current config",
+            path.display(),
+            errors.len(),
+            pid.as_raw_nonzero()
+        );
+        return ExitCode::FAILURE;
+    }
+    let report = dir.join(RELOAD_FILE);
+    let before = fs::read_to_string(&report).unwrap_or_default();
+    if let Err(e) = kill_process(pid, Signal::HUP) {
+        eprintln!(
+            "error: cannot signal the gateway (pid {}): {e}",
+            pid.as_raw_nonzero()
+        );
+        return ExitCode::FAILURE;
+    }
+    let deadline = Instant::now() + RELOAD_WAIT;
+    while Instant::now() < deadline {
+        let now = fs::read_to_string(&report).unwrap_or_default();
+        if now != before && now.ends_with('\n') {
+            let mut lines = now.lines();
+            let status = lines.next().unwrap_or_default();
+            if status.ends_with(" ok") {
+                println!(
+                    "switchback (pid {}) reloaded {}",
+                    pid.as_raw_nonzero(),
+                    path.display()
+                );
+                return ExitCode::SUCCESS;
+            }
+            for l in lines {
+                eprintln!("error: {l}");
+            }
+            eprintln!(
+                "the gateway (pid {}) keeps serving its previous config",
+                pid.as_raw_nonzero()
+            );
+            return ExitCode::FAILURE;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "error: the gateway (pid {}) did not report the reload within {} s; see its log",
+        pid.as_raw_nonzero(),
+        RELOAD_WAIT.as_secs()
+    );
+    ExitCode::FAILURE
+}
+
+/// Writes a reload's outcome to `$SWITCHBACK_RELOAD_FILE` (when `up` set it): a first line
+/// `N ok` or `N failed` (N counts this process's reloads), then one error per line.
+pub fn report_reload(outcome: &Result<(), Vec<String>>) {
+    static RELOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let Some(path) = std::env::var_os(RELOAD_FILE_ENV) else {
+        return;
+    };
+    let n = RELOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    let text = match outcome {
+        Ok(()) => format!("{n} ok\n"),
+        Err(errors) => {
+            let mut t = format!("{n} failed\n");
+            for e in errors {
+                t.push_str(&e.replace('\n', " "));
+                t.push('\n');
+            }
+            t
+        }
+    };
+    // Written whole then renamed, so `reload` never reads half a report.
+    let tmp = PathBuf::from(&path).with_extension("tmp");
+    if fs::write(&tmp, text)
+        .and_then(|()| fs::rename(&tmp, &path))
+        .is_err()
+    {
+        tracing::warn!(
+            "cannot write the reload report {}",
+            PathBuf::from(&path).display()
+        );
+    }
 }
 
 /// The pid in the state directory's pid file, if that process is alive and is a switchback.

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use switchback_core::config::Config;
 use switchback_pump::{Options, Running};
@@ -32,7 +32,7 @@ pub fn serve(path: &Path, args: &ServeArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     // Register the handlers before serving, so an early signal is not lost.
-    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+    let mut signals = match Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot install signal handlers: {e}");
@@ -70,9 +70,42 @@ pub fn serve(path: &Path, args: &ServeArgs) -> ExitCode {
         listeners = %addrs.join(", "),
         "switchback is serving"
     );
-    let signal = signals.forever().next();
+    let mut signal = None;
+    for s in signals.forever() {
+        if s == SIGHUP {
+            reload(path, &running);
+            continue;
+        }
+        signal = Some(s);
+        break;
+    }
     tracing::info!(signal = ?signal, "shutting down: draining in-flight requests");
     running.shutdown();
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// SIGHUP (spec §13): re-reads `path`; a config that does not load, or that the running
+/// gateway refuses, is logged and the old one keeps serving. The outcome also goes to
+/// the reload file `switchback reload` waits on, when `up` named one.
+fn reload(path: &Path, running: &Running) {
+    tracing::info!(config = %path.display(), "SIGHUP: reloading the config");
+    let outcome = match config::validate(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                tracing::warn!("{}: {w}", path.display());
+            }
+            running.reload(loaded.config).map_err(|e| vec![e])
+        }
+        Err(errors) => {
+            running.reload_refused();
+            Err(errors)
+        }
+    };
+    if let Err(errors) = &outcome {
+        for e in errors {
+            tracing::error!("reload refused, the previous config keeps serving: {e}");
+        }
+    }
+    crate::daemon::report_reload(&outcome);
 }

@@ -54,6 +54,13 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
+    /// Make the gateway started by `up` re-read its config (as SIGHUP does); exit 1 with
+    /// the errors when the new config is refused (the old one keeps serving).
+    Reload {
+        /// Where the pid and log files live.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
     /// Validate a config file and print its errors and warnings.
     Check {
         /// The config file.
@@ -143,6 +150,7 @@ fn main() -> ExitCode {
             state_dir,
         ),
         Command::Down { state_dir } => daemon::down(state_dir),
+        Command::Reload { state_dir } => daemon::reload(state_dir),
         Command::Check { config, explain } => config::check(&config, explain),
     }
 }

@@ -50,6 +50,38 @@ pub struct LatencyTrigger {
     pub block_duration: Duration,
 }
 
+/// Why a block is in force, as `/metrics` and `/v1/status` name it (spec §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BlockKind {
+    /// The upstream pushed back (`Retry-After` and the rate-limit reset headers).
+    RetryAfter,
+    /// High-latency events crossed `on_high_latency.min_triggers`.
+    Latency,
+    /// `on_failures`: consecutive retriable failures opened the circuit.
+    Failures,
+}
+
+impl BlockKind {
+    /// The label value: `retry_after`, `latency`, `failures`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockKind::RetryAfter => "retry_after",
+            BlockKind::Latency => "latency",
+            BlockKind::Failures => "failures",
+        }
+    }
+}
+
+/// One block of a [`BlockTable`], as [`BlockTable::blocks`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockEntry {
+    pub key: BlockKey,
+    pub kind: BlockKind,
+    /// When it ends; `None` for a failure circuit that is half-open (its block ended and
+    /// the next attempt is the probe that closes or reopens it).
+    pub until: Option<Instant>,
+}
+
 /// Pushback, latency and failure blocks, and the recent events behind the latter two.
 #[derive(Debug, Default)]
 pub struct BlockTable {
@@ -307,6 +339,45 @@ impl BlockTable {
             .copied()
             .filter(|until| *until > now)
             .max()
+    }
+
+    /// Every block in force at `now` and every half-open failure circuit, ordered by key
+    /// and kind. For `/metrics` and `/v1/status`; selection uses the `*_until` lookups.
+    pub fn blocks(&self, now: Instant) -> Vec<BlockEntry> {
+        let timed = |map: &BTreeMap<BlockKey, Instant>, kind: BlockKind| {
+            map.iter()
+                .filter(|(_, until)| **until > now)
+                .map(move |(key, until)| BlockEntry {
+                    key: key.clone(),
+                    kind,
+                    until: Some(*until),
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut out = timed(&self.pushback, BlockKind::RetryAfter);
+        out.extend(timed(&self.latency, BlockKind::Latency));
+        out.extend(
+            self.failures
+                .circuits(now)
+                .into_iter()
+                .map(|(key, until)| BlockEntry {
+                    key,
+                    kind: BlockKind::Failures,
+                    until,
+                }),
+        );
+        out.sort_by(|a, b| (&a.key, a.kind).cmp(&(&b.key, b.kind)));
+        out
+    }
+
+    /// Keeps only what `keep` accepts: the blocks, trigger histories and failure circuits
+    /// of other keys are dropped. A reloaded gateway calls it to forget the models its new
+    /// config no longer has.
+    pub fn retain_keys(&mut self, keep: impl Fn(&BlockKey) -> bool) {
+        self.pushback.retain(|k, _| keep(k));
+        self.latency.retain(|k, _| keep(k));
+        self.latency_events.retain(|k, _| keep(k));
+        self.failures.retain_keys(&keep);
     }
 
     /// Drops blocks that have ended and trigger histories with nothing recent.

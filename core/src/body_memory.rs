@@ -40,7 +40,7 @@ pub struct BodyMemoryExhausted {
 #[derive(Debug)]
 struct Counter {
     in_use: AtomicUsize,
-    limit: usize,
+    limit: AtomicUsize,
 }
 
 /// The shared count of buffered body bytes. Cloning shares it.
@@ -61,13 +61,19 @@ impl BodyMemory {
     pub fn new(limit: usize) -> BodyMemory {
         BodyMemory(Arc::new(Counter {
             in_use: AtomicUsize::new(0),
-            limit,
+            limit: AtomicUsize::new(limit),
         }))
     }
 
     /// The configured total.
     pub fn limit(&self) -> usize {
-        self.0.limit
+        self.0.limit.load(Ordering::Relaxed)
+    }
+
+    /// Changes the total (a reloaded config). Reservations already made stay; new ones
+    /// are held to the new limit.
+    pub fn set_limit(&self, limit: usize) {
+        self.0.limit.store(limit, Ordering::Relaxed);
     }
 
     /// Bytes reserved right now, by every holder.
@@ -94,7 +100,7 @@ impl BodyMemory {
     }
 
     fn take(&self, more: usize) -> Result<(), BodyMemoryExhausted> {
-        let limit = self.0.limit;
+        let limit = self.limit();
         self.0
             .in_use
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |in_use| {

@@ -337,6 +337,24 @@ impl FailureBlocks {
         });
     }
 
+    /// The circuits that keep selection away at `now` (`Some(until)`: open) or wait for
+    /// their probe (`None`: half-open), by key.
+    pub fn circuits(&self, now: Instant) -> Vec<(BlockKey, Option<Instant>)> {
+        self.circuits
+            .iter()
+            .filter_map(|(key, c)| match c.at(now) {
+                Circuit::Open { until, .. } => Some((key.clone(), Some(until))),
+                Circuit::HalfOpen { .. } => Some((key.clone(), None)),
+                Circuit::Counting { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Keeps only the circuits of keys `keep` accepts.
+    pub fn retain_keys(&mut self, keep: &impl Fn(&BlockKey) -> bool) {
+        self.circuits.retain(|k, _| keep(k));
+    }
+
     /// How many keys have a circuit.
     pub fn len(&self) -> usize {
         self.circuits.len()

@@ -11,15 +11,16 @@ use http::{HeaderMap, Method};
 use serde_json::json;
 
 use crate::apis::{self, count_tokens, embeddings, upstream_api_for, ApiRequest, ClientApi};
-use crate::block_table::SharedBlockTable;
+use crate::block_table::{BlockKey, SharedBlockTable};
 use crate::body_memory::{BodyMemory, BodyReservation};
 use crate::config::{Config, Provider};
 use crate::errors;
 use crate::machine::{RetryMachine, RoutedRequest};
+use crate::metrics::{Metrics, Slot};
 use crate::provider::{self, Endpoint};
 use crate::request_body::RequestBodyError;
 use crate::response::{accepted_request_id, generate_request_id, ClientResponse};
-use crate::retry_budget::{RetryBudget, SharedRetryBudget};
+use crate::retry_budget::{BudgetStatus, RetryBudget, SharedRetryBudget};
 use crate::routing::{self, RouteTarget, Router, Targets};
 use crate::secrets::{mark_client_credentials, Redacted};
 
@@ -57,6 +58,18 @@ impl Default for ServeOptions {
             threads: None,
         }
     }
+}
+
+/// Which listener a request arrived on: a model listener, or the admin listener of
+/// `admin_port` (which serves `/metrics`, `/v1/status` and `/healthz` only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Surface {
+    /// A model listener. It also serves `/metrics` and `/v1/status` unless the config
+    /// sets an `admin_port`.
+    #[default]
+    Public,
+    /// The admin listener.
+    Admin,
 }
 
 /// Index of a provider entry in the config, in file order.
@@ -120,8 +133,16 @@ pub struct Gateway {
     blocks: SharedBlockTable,
     /// Per provider entry: the retry budget its requests count in (`None`: unbudgeted).
     budgets: Vec<Option<SharedRetryBudget>>,
+    /// The gateway-wide budget (`None`: off), shared by every entry without its own.
+    shared_budget: Option<SharedRetryBudget>,
     body_memory: BodyMemory,
     models_body: Bytes,
+    /// The counters behind `/metrics`, shared with the gateways that reload this one.
+    metrics: Arc<Metrics>,
+    /// Per [`ProviderId`]: the metrics slot of the target's model.
+    slots: Vec<Slot>,
+    /// 0 for the gateway a process started with, one more per reload.
+    generation: u64,
 }
 
 /// The config names an endpoint the gateway cannot build.
@@ -135,6 +156,18 @@ impl Gateway {
     /// cannot be built, so `check` and `serve` agree (spec §10). The error remains for
     /// configs assembled by hand.
     pub fn new(config: Config) -> Result<Gateway, GatewayError> {
+        Gateway::build(config, None)
+    }
+
+    /// Compiles a reloaded config (spec §13) that takes over `old`'s shared state: the
+    /// block table (minus the models and prefixes the new config no longer has), the
+    /// retry budgets of entries that still exist (and the gateway-wide one), the body
+    /// memory count and the metrics. `old` keeps serving the requests it has in flight.
+    pub fn succeed(config: Config, old: &Gateway) -> Result<Gateway, GatewayError> {
+        Gateway::build(config, Some(old))
+    }
+
+    fn build(config: Config, old: Option<&Gateway>) -> Result<Gateway, GatewayError> {
         let mut targets = config.providers.clone();
         let configured = targets.len();
         let first = Router::new(&targets, configured, &[]);
@@ -158,26 +191,110 @@ impl Gateway {
             .map_err(GatewayError)?;
         let router = Router::new(&targets, configured, &config.aliases);
         let models_body = models_body(&config);
-        let shared_budget =
-            RetryBudget::from_settings(&config.retry_budget).map(SharedRetryBudget::new);
+        let shared_budget = RetryBudget::from_settings(&config.retry_budget)
+            .map(|b| succeed_budget(b, old.and_then(|o| o.shared_budget.as_ref())));
         let budgets = targets
             .iter()
             .map(|p| match &p.retry_budget {
-                Some(own) => RetryBudget::from_settings(own).map(SharedRetryBudget::new),
+                Some(own) => RetryBudget::from_settings(own).map(|b| {
+                    let before = old.and_then(|o| o.own_budget_of(&p.model));
+                    succeed_budget(b, before)
+                }),
                 None => shared_budget.clone(),
             })
             .collect();
-        let body_memory = BodyMemory::new(config.limits.max_buffered_body_bytes);
+        let limit = config.limits.max_buffered_body_bytes;
+        let (blocks, body_memory, metrics, generation) = match old {
+            Some(o) => {
+                o.body_memory.set_limit(limit);
+                let blocks = o.blocks.clone();
+                blocks.lock().retain_keys(|k| still_configured(&targets, k));
+                (
+                    blocks,
+                    o.body_memory.clone(),
+                    Arc::clone(&o.metrics),
+                    o.generation + 1,
+                )
+            }
+            None => (
+                SharedBlockTable::new(),
+                BodyMemory::new(limit),
+                Metrics::new(),
+                0,
+            ),
+        };
+        let slots = targets.iter().map(|t| metrics.slot(&t.model)).collect();
         Ok(Gateway {
             config,
             targets,
             endpoints,
             router,
-            blocks: SharedBlockTable::new(),
+            blocks,
             budgets,
+            shared_budget,
             body_memory,
             models_body,
+            metrics,
+            slots,
+            generation,
         })
+    }
+
+    /// The budget of the entry for `model` when it has its own.
+    fn own_budget_of(&self, model: &str) -> Option<&SharedRetryBudget> {
+        let i = self
+            .targets
+            .iter()
+            .position(|t| t.model == model && t.retry_budget.is_some())?;
+        self.budgets.get(i).and_then(Option::as_ref)
+    }
+
+    /// 0 for the gateway a process started with, one more per reload.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The counters behind `/metrics`.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Whether requests are counted (`metrics.enabled`).
+    pub fn metrics_enabled(&self) -> bool {
+        self.config.metrics.enabled
+    }
+
+    /// The metrics slot of target `id` (the configured entry's model; a wildcard entry
+    /// as written).
+    pub fn metric_slot(&self, id: ProviderId) -> Slot {
+        self.slots.get(id.0).copied().unwrap_or(Slot::NONE)
+    }
+
+    /// The `model` and `scope` labels of a block: a configured model as it is, any
+    /// other model (a wildcard's concrete one) and a provider-wide block as `prefix/*`.
+    pub fn block_label(&self, key: &BlockKey) -> (String, &'static str) {
+        match key {
+            BlockKey::Model(m) if self.targets.iter().any(|t| &t.model == m) => {
+                (m.clone(), "model")
+            }
+            BlockKey::Model(m) => (format!("{}/*", crate::config::model_prefix(m)), "model"),
+            BlockKey::Prefix(p) => (format!("{p}/*"), "provider"),
+        }
+    }
+
+    /// Every retry budget with its label (`gateway`, or the model of an entry with its
+    /// own) and its state at `now`.
+    pub fn budget_statuses(&self, now: Instant) -> Vec<(String, BudgetStatus)> {
+        let mut out = Vec::new();
+        if let Some(b) = &self.shared_budget {
+            out.push(("gateway".to_owned(), b.lock().status(now)));
+        }
+        for (t, b) in self.targets.iter().zip(&self.budgets) {
+            if let (Some(_), Some(b)) = (&t.retry_budget, b) {
+                out.push((t.model.clone(), b.lock().status(now)));
+            }
+        }
+        out
     }
 
     /// How many targets the gateway has (the config's entries and the derived ones).
@@ -250,6 +367,20 @@ impl Gateway {
     /// length if it holds less) and is given back when the machine is dropped.
     pub fn handle_reserved(
         self: &Arc<Self>,
+        req: ClientRequest,
+        ctx: RequestContext,
+        reservation: Option<BodyReservation>,
+    ) -> Reply {
+        self.handle_on(Surface::Public, req, ctx, reservation)
+    }
+
+    /// [`handle_reserved`](Self::handle_reserved) for a request that arrived on
+    /// `surface`: the admin listener answers only the observability routes and
+    /// `/healthz`; a model listener answers the observability routes only when the
+    /// config has no admin listener (spec §13).
+    pub fn handle_on(
+        self: &Arc<Self>,
+        surface: Surface,
         mut req: ClientRequest,
         ctx: RequestContext,
         reservation: Option<BodyReservation>,
@@ -261,7 +392,24 @@ impl Gateway {
         let path = req.path.split('?').next().unwrap_or("");
         let method = req.method.as_str();
         let ready = |r: ClientResponse| Reply::Respond(r.with_request_id(&request_id));
+        let admin_elsewhere = surface == Surface::Public && self.has_admin_listener();
         let get = req.method == Method::GET || req.method == Method::HEAD;
+        match path {
+            "/metrics" | "/v1/status" if admin_elsewhere => {
+                return ready(errors::not_found(method, path))
+            }
+            "/metrics" if get => return ready(self.metrics_response(ctx.now)),
+            "/v1/status" if get => {
+                let body = crate::status::status_body(self, ctx.now, ctx.wall);
+                return ready(ClientResponse::json(body.to_string()));
+            }
+            "/metrics" | "/v1/status" => {
+                return ready(errors::method_not_allowed(method, path, "GET"))
+            }
+            "/healthz" => {}
+            _ if surface == Surface::Admin => return ready(errors::not_found(method, path)),
+            _ => {}
+        }
         match (path, ClientApi::from_path(path)) {
             // Claude Code's warm-up (`HEAD /`) and anyone checking that the gateway is up.
             ("/" | "/healthz", _) if get => ready(ClientResponse::json(r#"{"status":"ok"}"#)),
@@ -286,6 +434,30 @@ impl Gateway {
             )),
             _ => ready(errors::not_found(method, path)),
         }
+    }
+
+    /// Whether a listener of the config sets `admin_port`.
+    fn has_admin_listener(&self) -> bool {
+        self.config.listeners.iter().any(|l| l.admin.is_some())
+    }
+
+    /// `GET /metrics`: the text exposition, or 404 when `metrics.enabled` is false.
+    fn metrics_response(&self, now: Instant) -> ClientResponse {
+        if !self.metrics_enabled() {
+            return errors::error_response(
+                http::StatusCode::NOT_FOUND,
+                "Metrics are off in this gateway's config (`metrics: {enabled: false}`).",
+                "invalid_request_error",
+                Some("metrics_disabled"),
+                serde_json::Value::Null,
+            );
+        }
+        let mut r = ClientResponse::json(crate::metrics::render(self, now));
+        r.headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        );
+        r
     }
 
     /// Routes a request of `api` and builds its machine, or the answer to give at once: a
@@ -380,4 +552,28 @@ fn bad_body(e: &RequestBodyError) -> ClientResponse {
         _ => Some("invalid_value"),
     };
     errors::invalid_request_param(&e.to_string(), code, e.param())
+}
+
+/// A reloaded entry's budget: `old` itself when the settings are the same, else the new
+/// settings carrying `old`'s counts, so a reload neither resets nor forgets a budget.
+fn succeed_budget(new: RetryBudget, old: Option<&SharedRetryBudget>) -> SharedRetryBudget {
+    match old {
+        Some(o) if o.lock().same_settings(&new) => o.clone(),
+        Some(o) => {
+            let carried = new.continuing(&o.lock());
+            SharedRetryBudget::new(carried)
+        }
+        None => SharedRetryBudget::new(new),
+    }
+}
+
+/// Whether a block key still names something `targets` can send to: a model one of them
+/// is (or a wildcard entry covers), a prefix one of them has.
+fn still_configured(targets: &[Provider], key: &BlockKey) -> bool {
+    match key {
+        BlockKey::Model(m) => targets.iter().any(|t| {
+            &t.model == m || (t.is_wildcard() && t.prefix() == crate::config::model_prefix(m))
+        }),
+        BlockKey::Prefix(p) => targets.iter().any(|t| t.prefix() == p),
+    }
 }

@@ -51,6 +51,28 @@ pub struct RetryBudget {
     /// The highest bucket index seen so far.
     latest: u64,
     slots: [Bucket; SLOTS],
+    /// Retries refused since the budget was made (or taken over on reload).
+    refused: u64,
+}
+
+/// What a retry budget allows right now, for `/v1/status` (spec §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetStatus {
+    /// First attempts counted in the window.
+    pub first_attempts: u64,
+    /// Retries counted in the window.
+    pub retries: u64,
+    /// Retries the window allows in all (`ratio` × first attempts + the floor).
+    pub allowed: u64,
+    /// Retries refused since the budget was made.
+    pub refused: u64,
+}
+
+impl BudgetStatus {
+    /// Retries that would still be admitted now.
+    pub fn headroom(&self) -> u64 {
+        self.allowed.saturating_sub(self.retries)
+    }
 }
 
 impl RetryBudget {
@@ -68,7 +90,36 @@ impl RetryBudget {
             origin: None,
             latest: 0,
             slots: [Bucket::default(); SLOTS],
+            refused: 0,
         }
+    }
+
+    /// This budget's settings with `old`'s counts: what a reload does when an entry's
+    /// budget settings changed, so neither its window nor its refusal count starts over.
+    pub fn continuing(mut self, old: &RetryBudget) -> RetryBudget {
+        self.origin = old.origin;
+        self.latest = old.latest;
+        self.slots = old.slots;
+        self.refused = old.refused;
+        self
+    }
+
+    /// The window's counts and what it allows at `now`.
+    pub fn status(&self, now: Instant) -> BudgetStatus {
+        let (first_attempts, retries) = self.window(now);
+        let allowed = (self.ratio_millionths.saturating_mul(first_attempts) / RATIO_SCALE)
+            .saturating_add(self.floor);
+        BudgetStatus {
+            first_attempts,
+            retries,
+            allowed,
+            refused: self.refused,
+        }
+    }
+
+    /// Whether `other` admits retries by the same rule (ratio and floor).
+    pub fn same_settings(&self, other: &RetryBudget) -> bool {
+        self.ratio_millionths == other.ratio_millionths && self.floor == other.floor
     }
 
     /// The budget the settings describe, or `None` when they switch budgeting off.
@@ -93,6 +144,7 @@ impl RetryBudget {
             + self.floor.saturating_mul(RATIO_SCALE);
         let wanted = (retries + 1).saturating_mul(RATIO_SCALE);
         if wanted > allowed {
+            self.refused += 1;
             return false;
         }
         self.bucket_mut(now).retries += 1;

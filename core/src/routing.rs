@@ -281,6 +281,15 @@ impl Targets {
     pub fn body_memory(&self) -> &BodyMemory {
         self.gateway.body_memory()
     }
+
+    /// The metrics slot of `id`: its entry's model (the wildcard entry as written for
+    /// the request's own concrete target, so a client's model never becomes a label).
+    pub fn metric_slot(&self, id: ProviderId) -> crate::metrics::Slot {
+        match &self.extra {
+            Some((x, _, _)) if *x == id => self.gateway.metric_slot(self.entry),
+            _ => self.gateway.metric_slot(id),
+        }
+    }
 }
 
 #[cfg(test)]

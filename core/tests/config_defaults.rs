@@ -261,7 +261,7 @@ fn warning_deprecated_alias_and_ignored_sections() {
         "tracing:\n  random_sampling: 100\nllm_providers:\n  - model: mock/ok\n    http_host: x\n",
     );
     warned(&l, "llm_providers", 4, "deprecated");
-    warned(&l, "tracing", 2, "ignored");
+    warned(&l, "tracing", 2, "names no endpoint");
     warned(&l, "llm_providers[0].http_host", 5, "ignored");
     assert_eq!(l.config.providers[0].model, "mock/ok");
 }

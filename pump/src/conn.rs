@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use switchback_core::connection::{Connection, ConnectionSettings, UpstreamAction, UpstreamInput};
+use switchback_core::gateway::{Gateway, Surface};
 
 use crate::runtime::{connect, ConnectError, Io, Listener, Runtime, Timer, Upstream};
 use crate::worker::Worker;
@@ -43,14 +44,19 @@ impl<R: Runtime> ConnTask<R> {
         worker: Rc<Worker<R>>,
         client: Client<R>,
         settings: ConnectionSettings,
+        (gateway, version): (std::sync::Arc<Gateway>, u64),
+        surface: Surface,
     ) -> Self {
-        let conn = Connection::new(
-            std::sync::Arc::clone(&worker.gateway),
+        let mut conn = Connection::new(
+            gateway,
             settings,
             Instant::now(),
             SystemTime::now(),
             fastrand::u64(..),
         );
+        conn.follow(std::sync::Arc::clone(&worker.live), version);
+        conn.set_surface(surface);
+        conn.set_metrics_shard(std::sync::Arc::clone(&worker.shard));
         worker.opened();
         let drain_slot = worker.drain.register();
         ConnTask {
@@ -261,6 +267,9 @@ impl<R: Runtime> Future for ConnTask<R> {
         for _ in 0..STEPS_PER_POLL {
             let now = Instant::now();
             let progressed = this.step(cx, now);
+            if this.conn.has_spans() {
+                this.worker.queue_spans(this.conn.take_spans());
+            }
             if this.conn.is_closed() {
                 // A connection released in this step still goes back to the pool.
                 this.upstream_actions(now);

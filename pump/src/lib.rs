@@ -16,6 +16,7 @@
 //! worker also runs one task that shares the block table through Redis (`state_sync.rs`).
 
 mod conn;
+mod export;
 mod runtime;
 mod signal;
 mod state_sync;
@@ -35,7 +36,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use switchback_core::config::Config;
-use switchback_core::gateway::Gateway;
+use switchback_core::gateway::{Gateway, Surface};
+use switchback_core::reload::LiveGateway;
 use switchback_core::server::ServerLimits;
 
 use signal::Stop;
@@ -70,15 +72,58 @@ pub enum StartError {
 pub struct Running {
     runtime: &'static str,
     addrs: Vec<SocketAddr>,
+    admin: Option<SocketAddr>,
+    live: Arc<LiveGateway>,
     stop: Arc<Stop>,
     drain_timeout: Duration,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Running {
-    /// The bound addresses, in listener order.
+    /// The bound addresses of the model listeners, in listener order.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.addrs.clone()
+    }
+
+    /// The bound address of the admin listener (`admin_port`), if the config has one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+    }
+
+    /// The gateway serving new requests now.
+    pub fn gateway(&self) -> Arc<Gateway> {
+        self.live.current()
+    }
+
+    /// Serves `config` from now on (spec §13): new requests, on new and kept-alive
+    /// connections, use it; requests in flight finish on the old one; the new gateway
+    /// takes over the old one's blocks (of models that still exist), budgets, body
+    /// memory and metrics. Refused, with the old config still serving, when the config
+    /// cannot be built or changes the listeners (addresses, ports, `admin_port`), which
+    /// would need sockets rebound: restart for those.
+    pub fn reload(&self, config: Config) -> Result<(), String> {
+        let old = self.live.current();
+        let result = reload_check(old.config(), &config)
+            .and_then(|()| Gateway::succeed(config, &old).map_err(|e| e.0));
+        match result {
+            Ok(gw) => {
+                let generation = gw.generation();
+                self.live.replace(Arc::new(gw));
+                old.metrics().record_reload(true);
+                tracing::info!(generation, "config reloaded; new requests use it");
+                Ok(())
+            }
+            Err(e) => {
+                old.metrics().record_reload(false);
+                Err(e)
+            }
+        }
+    }
+
+    /// Counts a reload refused before it reached [`reload`](Self::reload) (the new file
+    /// did not load), for `switchback_config_reloads_total{result="failed"}`.
+    pub fn reload_refused(&self) {
+        self.live.current().metrics().record_reload(false);
     }
 
     /// The runtime serving (`smol`, `tokio`).
@@ -110,21 +155,29 @@ impl Drop for Running {
 /// threads on runtime `R`, and returns once every worker is accepting.
 pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, StartError> {
     let tls = TlsSetup::from_env()?;
-    let specs: Vec<(SocketAddr, Duration)> = config
-        .listeners
-        .iter()
-        .map(|l| (SocketAddr::new(l.address, l.port), l.timeout))
-        .collect();
+    let specs = listener_specs(&config);
     let gateway = Arc::new(Gateway::new(config).map_err(|e| StartError::Gateway(e.0))?);
+    // The shared-state task keeps the block table in step; reloads keep that table.
+    let mut state_sync = state_sync::prepare(&gateway, &tls);
+    let live = LiveGateway::new(gateway);
     let mut bound = Vec::with_capacity(specs.len());
-    for (addr, timeout) in specs {
+    for spec in specs {
+        let addr = spec.addr;
         let bind_err = |source| StartError::Bind { addr, source };
         let listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
         listener.set_nonblocking(true).map_err(bind_err)?;
         let local = listener.local_addr().map_err(bind_err)?;
-        bound.push((listener, local, timeout));
+        bound.push((listener, local, spec));
     }
-    let addrs: Vec<SocketAddr> = bound.iter().map(|(_, a, _)| *a).collect();
+    let addrs: Vec<SocketAddr> = bound
+        .iter()
+        .filter(|(_, _, s)| s.surface == Surface::Public)
+        .map(|(_, a, _)| *a)
+        .collect();
+    let admin = bound
+        .iter()
+        .find(|(_, _, s)| s.surface == Surface::Admin)
+        .map(|(_, a, _)| *a);
     let threads = options.threads.unwrap_or_else(default_threads).max(1);
     let limits = ServerLimits {
         max_body_bytes: options.max_request_body,
@@ -132,22 +185,21 @@ pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, St
         body_idle_timeout: options.body_idle_timeout,
         ..ServerLimits::default()
     };
-    let mut state_sync = state_sync::prepare(&gateway, &tls);
     let stop = Arc::new(Stop::new(threads));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
     let mut handles = Vec::with_capacity(threads);
     for i in 0..threads {
         let mut listeners = Vec::with_capacity(bound.len());
-        for (l, addr, timeout) in &bound {
+        for (l, addr, spec) in &bound {
             let copy = l.try_clone().map_err(|source| StartError::Bind {
                 addr: *addr,
                 source,
             })?;
-            listeners.push((copy, *timeout));
+            listeners.push((copy, *spec));
         }
         let plan = ThreadPlan {
             index: i,
-            gateway: Arc::clone(&gateway),
+            live: Arc::clone(&live),
             tls: tls.clone(),
             limits,
             listeners,
@@ -174,6 +226,8 @@ pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, St
     let mut running = Running {
         runtime: R::NAME,
         addrs,
+        admin,
+        live,
         stop,
         drain_timeout: options.drain_timeout,
         threads: handles,
@@ -197,17 +251,87 @@ pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, St
     for a in &running.addrs {
         tracing::info!(address = %a, runtime = R::NAME, threads, "listening");
     }
+    if let Some(a) = running.admin {
+        tracing::info!(address = %a, "admin listener (/metrics, /v1/status, /healthz)");
+    }
     Ok(running)
+}
+
+/// One socket to listen on: a model listener (its index in the config) or the admin
+/// listener of the model listener that names it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListenerSpec {
+    pub(crate) addr: SocketAddr,
+    /// The config listener whose `timeout` its requests get.
+    pub(crate) index: usize,
+    pub(crate) surface: Surface,
+}
+
+fn listener_specs(config: &Config) -> Vec<ListenerSpec> {
+    let mut specs: Vec<ListenerSpec> = config
+        .listeners
+        .iter()
+        .enumerate()
+        .map(|(index, l)| ListenerSpec {
+            addr: SocketAddr::new(l.address, l.port),
+            index,
+            surface: Surface::Public,
+        })
+        .collect();
+    for (index, l) in config.listeners.iter().enumerate() {
+        if let Some(addr) = l.admin {
+            specs.push(ListenerSpec {
+                addr,
+                index,
+                surface: Surface::Admin,
+            });
+        }
+    }
+    specs
+}
+
+/// A reload may change everything but the sockets and the shared-state session: the
+/// listeners' names, addresses, ports and admin ports must stay (their `timeout` may
+/// change, for connections accepted after the reload), and so must `state` (its Redis
+/// session is opened once, at start).
+fn reload_check(old: &Config, new: &Config) -> Result<(), String> {
+    if old.state != new.state {
+        return Err("the new config changes `state`; the shared-state session is opened at start, so restart the gateway to change it".to_owned());
+    }
+    let shape = |c: &Config| -> Vec<(String, SocketAddr, Option<SocketAddr>)> {
+        c.listeners
+            .iter()
+            .map(|l| (l.name.clone(), SocketAddr::new(l.address, l.port), l.admin))
+            .collect()
+    };
+    if shape(old) == shape(new) {
+        return Ok(());
+    }
+    let show = |c: &Config| {
+        shape(c)
+            .iter()
+            .map(|(name, a, admin)| match admin {
+                Some(x) => format!("{name} on {a} (admin {x})"),
+                None => format!("{name} on {a}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(format!(
+        "the new config changes the listeners ({} → {}); a reload does not rebind sockets, so restart the gateway to change them",
+        show(old),
+        show(new)
+    ))
 }
 
 /// What one worker thread is started with.
 struct ThreadPlan {
     index: usize,
-    gateway: Arc<Gateway>,
+    live: Arc<LiveGateway>,
     tls: TlsSetup,
     limits: ServerLimits,
-    /// Its copies of the listening sockets, each with its listener's request deadline.
-    listeners: Vec<(std::net::TcpListener, Duration)>,
+    /// Its copies of the listening sockets, each with what it listens for.
+    listeners: Vec<(std::net::TcpListener, ListenerSpec)>,
     stop: Arc<Stop>,
     ready: mpsc::Sender<Result<(), StartError>>,
     sync: Option<state_sync::Prepared>,
@@ -217,7 +341,7 @@ struct ThreadPlan {
 fn serve_thread<R: Runtime>(plan: ThreadPlan) {
     let ThreadPlan {
         index,
-        gateway,
+        live,
         tls,
         limits,
         listeners,
@@ -228,10 +352,10 @@ fn serve_thread<R: Runtime>(plan: ThreadPlan) {
     let ready_on_error = ready.clone();
     let served = R::block_on(async move {
         let mut registered = Vec::with_capacity(listeners.len());
-        for (l, timeout) in listeners {
+        for (l, spec) in listeners {
             let addr = l.local_addr().ok();
             match R::listener(l) {
-                Ok(l) => registered.push((l, timeout)),
+                Ok(l) => registered.push((l, spec)),
                 Err(source) => {
                     let addr = addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
                     let _ = ready.send(Err(StartError::Bind { addr, source }));
@@ -245,7 +369,7 @@ fn serve_thread<R: Runtime>(plan: ThreadPlan) {
             R::spawn_local(state_sync::run::<R>(sync));
         }
         worker::run(
-            Worker::<R>::new(gateway, tls, limits),
+            Worker::<R>::new(index, live, tls, limits),
             registered,
             stop,
             index,

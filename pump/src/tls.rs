@@ -51,4 +51,13 @@ impl TlsSetup {
             config: Arc::new(config),
         })
     }
+
+    /// The same trust, offering HTTP/2 (`h2`) instead: for gRPC over TLS.
+    pub fn for_h2(&self) -> TlsSetup {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        TlsSetup {
+            config: Arc::new(config),
+        }
+    }
 }

@@ -10,3 +10,4 @@ pub mod mock_upstream;
 pub mod redis;
 pub mod table;
 pub mod tls;
+pub mod tools;

@@ -281,6 +281,11 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, Expect)> {
             Same,
         ),
         ("a space before the colon", v("GET / HTTP/1.1\r\nHost : a\r\n\r\n"), Same),
+        (
+            "an empty element in Transfer-Encoding",
+            v("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n1\r\na\r\n0\r\n\r\n"),
+            Same,
+        ),
         ("not HTTP", v("HELLO\r\n\r\n"), Same),
         ("HTTP/2 preface", v("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Same),
         ("an incomplete head", v("GET / HTTP/1.1\r\nHost: a\r\n"), Same),

@@ -26,6 +26,7 @@ pub(crate) fn implicit_listener() -> Listener {
         port: DEFAULT_PORT,
         timeout: DEFAULT_TIMEOUT,
         max_retries: None,
+        admin: None,
     }
 }
 
@@ -85,6 +86,7 @@ pub(crate) fn convert_listeners(rep: &mut Report, raw: &Opt<RawListeners>) -> Ve
                 }
                 if let Some(mut lis) = common(rep, &path, name, &l.address, &l.port, &l.timeout) {
                     lis.max_retries = max_retries.filter(|n| *n > 0);
+                    lis.admin = super::observe::admin_listener(rep, l, &path, lis.address);
                     out.push((lis, path, Pos::at(item)));
                 }
             }
@@ -137,6 +139,7 @@ pub(crate) fn convert_listeners(rep: &mut Report, raw: &Opt<RawListeners>) -> Ve
         );
         return vec![implicit_listener()];
     }
+    super::observe::check_admin_listeners(rep, &out);
     for (i, (l, path, pos)) in out.iter().enumerate() {
         if let Some((_, first, _)) = out[..i].iter().find(|(o, _, _)| o.port == l.port) {
             rep.error(
@@ -268,10 +271,11 @@ fn common(
         port,
         timeout,
         max_retries: None,
+        admin: None,
     })
 }
 
-fn parse_address(rep: &mut Report, v: &S<Scalar>, path: &str) -> Option<IpAddr> {
+pub(crate) fn parse_address(rep: &mut Report, v: &S<Scalar>, path: &str) -> Option<IpAddr> {
     let t = text(v);
     if t == "localhost" {
         return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));

@@ -12,7 +12,9 @@ use super::raw::RawConfig;
 use super::report::{index, Pos, Report};
 use super::state::convert_state;
 use super::validate::check_entries;
-use super::{Config, ConfigError, Diagnostic, Limits, Loaded, RetryBudgetSettings};
+use super::{
+    Config, ConfigError, Diagnostic, Limits, Loaded, MetricsSettings, RetryBudgetSettings,
+};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -62,6 +64,16 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
         .as_ref()
         .map(|s| convert_state(&mut rep, s, "state", env))
         .unwrap_or_default();
+    let metrics = raw
+        .metrics
+        .as_ref()
+        .map_or_else(MetricsSettings::default, |m| {
+            super::observe::convert_metrics(&mut rep, m)
+        });
+    let tracing = raw
+        .tracing
+        .as_ref()
+        .and_then(|t| super::observe::convert_tracing(&mut rep, t, env));
 
     let (root, list) = match (&raw.model_providers, &raw.llm_providers) {
         (Some(m), Some(l)) => {
@@ -129,6 +141,8 @@ pub fn load_str(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Load
             retry_budget,
             limits,
             state,
+            metrics,
+            tracing,
         },
         warnings: rep.warnings,
     })

@@ -10,6 +10,7 @@ mod listeners;
 mod load;
 mod locate;
 mod max_retries;
+mod observe;
 mod plano;
 mod protection;
 mod providers;
@@ -30,6 +31,7 @@ pub use load::{load_file, load_str};
 pub use max_retries::{
     listener_retry_policy, ENVOY_BACKOFF_BASE, ENVOY_BACKOFF_MAX, ENVOY_PER_TRY_TIMEOUT,
 };
+pub use observe::{DEFAULT_GRPC_ENDPOINT, GRPC_ENDPOINT_ENV, OTLP_HTTP_TRACES_PATH};
 pub use providers::{interface_for_prefix, MOCK_KINDS};
 pub use recovery::{
     continuation_order, continuation_strategy, Continuation, StreamRecovery,

@@ -20,7 +20,6 @@ pub(crate) const IGNORED_SECTIONS: &[(&str, &str)] = &[
     ("prompt_targets", "switchback serves no prompt listeners, so no prompt is matched to a target or turned into a function call"),
     ("prompt_guards", "Plano runs them on prompt listeners only, which switchback does not serve; requests on the model listener are forwarded unchecked, as in Plano"),
     ("ratelimits", "switchback does not enforce token rate limits; every request is forwarded however many tokens a client uses. Limit clients in front of the gateway if you need it"),
-    ("tracing", "switchback exports no traces; its request log lines on stderr (`--log-format json`) carry the request id, the model and the attempts"),
     ("mode", "switchback always serves model (LLM) requests"),
     ("routing", "switchback does no session or preference routing; a request goes to the model it names, an alias, or the default provider"),
     ("routing_preferences", "switchback does not choose models by preference; a request goes to the model it names, an alias, or the default provider"),

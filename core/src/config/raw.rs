@@ -116,6 +116,10 @@ pub(crate) struct RawConfig {
     pub limits: Opt<RawLimits>,
     /// Shared state across replicas (spec §14, `state.rs`).
     pub state: Opt<super::state::RawState>,
+    /// `metrics: {enabled}` (switchback's own; see `observe.rs`).
+    pub metrics: Opt<RawMetrics>,
+    /// Plano's `tracing`: honoured (see `observe.rs`), checked against Plano's schema.
+    pub tracing: Opt<RawNode>,
     /// Plano's `overrides`: one key is honoured, the rest are named in warnings.
     pub overrides: Opt<RawNode>,
     // Plano sections that switchback does not implement: checked against Plano's schema,
@@ -127,7 +131,6 @@ pub(crate) struct RawConfig {
     pub prompt_targets: Opt<RawNode>,
     pub prompt_guards: Opt<RawNode>,
     pub ratelimits: Opt<RawNode>,
-    pub tracing: Opt<RawNode>,
     pub mode: Opt<RawNode>,
     pub routing: Opt<RawNode>,
     pub routing_preferences: Opt<RawNode>,
@@ -147,7 +150,6 @@ impl RawConfig {
             ("prompt_targets", &self.prompt_targets),
             ("prompt_guards", &self.prompt_guards),
             ("ratelimits", &self.ratelimits),
-            ("tracing", &self.tracing),
             ("mode", &self.mode),
             ("routing", &self.routing),
             ("routing_preferences", &self.routing_preferences),
@@ -274,6 +276,9 @@ pub(crate) struct RawListener {
     pub timeout: Opt<Scalar>,
     /// Plano's Envoy route retries, mapped onto a `retry_policy` (`max_retries.rs`).
     pub max_retries: Opt<Scalar>,
+    /// switchback's admin listener for `/metrics` and `/v1/status` (`observe.rs`).
+    pub admin_port: Opt<Scalar>,
+    pub admin_address: Opt<Scalar>,
     // Plano keys of prompt and agent listeners; on a model listener filters are refused.
     pub router: Opt<RawNode>,
     pub agents: Opt<RawNode>,
@@ -430,6 +435,13 @@ pub(crate) struct RawRetryBudget {
     pub enabled: Opt<Scalar>,
     pub ratio: Opt<Scalar>,
     pub min_per_second: Opt<Scalar>,
+}
+
+/// `metrics:` at the top level.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    pub enabled: Opt<Scalar>,
 }
 
 /// `limits:` at the top level.

@@ -101,10 +101,12 @@ const RATELIMITS: Shape = List(&Map(&[
     ("limit", Map(&[("tokens", Scalar), ("unit", Scalar)])),
 ]));
 
-const TRACING: Shape = Map(&[
+/// `tracing`: Plano's keys, plus switchback's `otlp_http_endpoint`.
+pub(crate) const TRACING: Shape = Map(&[
     ("random_sampling", Scalar),
     ("trace_arch_internal", Scalar),
     ("opentracing_grpc_endpoint", Scalar),
+    ("otlp_http_endpoint", Scalar),
     (
         "span_attributes",
         Map(&[("header_prefixes", STRINGS), ("static", Dict(&Scalar))]),

@@ -23,6 +23,49 @@ pub struct Config {
     pub limits: Limits,
     /// What replicas share (`state`, spec §14); by default nothing.
     pub state: super::StateSettings,
+    /// `metrics:`: whether requests are counted for `/metrics` (on by default).
+    pub metrics: MetricsSettings,
+    /// Plano's `tracing:`, when it turns tracing on (an endpoint and a sampling rate).
+    pub tracing: Option<TracingSettings>,
+}
+
+/// `metrics:` (spec §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `false`: nothing is recorded and `/metrics` answers 404.
+    pub enabled: bool,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings { enabled: true }
+    }
+}
+
+/// How spans leave the gateway: OTLP over gRPC (Plano's `opentracing_grpc_endpoint`) or
+/// over HTTP with protobuf bodies (`otlp_http_endpoint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// `opentelemetry.proto.collector.trace.v1.TraceService/Export` over HTTP/2.
+    Grpc,
+    /// `POST /v1/traces` with an `application/x-protobuf` body, over HTTP/1.1.
+    HttpProtobuf,
+}
+
+/// Plano's `tracing:` section, as switchback honours it (spec §13).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracingSettings {
+    /// `random_sampling`: the percentage (0 to 100) of requests without a sampled
+    /// `traceparent` that are traced.
+    pub sampling_percent: u32,
+    pub protocol: OtlpProtocol,
+    /// The collector's URL (`http://host:4317`, `https://collector/v1/traces`).
+    pub endpoint: String,
+    /// `span_attributes.static`: added to every request span.
+    pub static_attributes: Vec<(String, String)>,
+    /// `span_attributes.header_prefixes`: request headers whose name starts with one
+    /// become request span attributes (prefix removed, `-` turned into `.`).
+    pub header_prefixes: Vec<String>,
 }
 
 /// One `model_aliases` entry (spec §10): requests for `name` go to the entry whose
@@ -98,6 +141,9 @@ pub struct Listener {
     pub timeout: Duration,
     /// Plano's `max_retries`, already applied to the providers (spec §10).
     pub max_retries: Option<u32>,
+    /// `admin_port` (and `admin_address`): where `/metrics` and `/v1/status` are served
+    /// instead of on this listener.
+    pub admin: Option<std::net::SocketAddr>,
 }
 
 /// The wire protocol a provider entry speaks.

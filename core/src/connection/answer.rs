@@ -9,15 +9,20 @@ use http::HeaderValue;
 use super::call::UpstreamCall;
 use super::io::{UpstreamAction, UpstreamInput};
 use super::log::RequestLog;
+use super::meter::RequestMeter;
 use super::output::ClientOutput;
+use super::traced::Propagation;
 use crate::machine::{Action, Event, RetryMachine};
 use crate::server::{BodyKind, ResponseEncoder};
+use crate::trace::SpanRecord;
 
 /// Where the answer's bytes and socket instructions go, borrowed from the connection.
 pub(crate) struct Sinks<'a> {
     pub(crate) out: &'a mut ClientOutput,
     pub(crate) actions: &'a mut VecDeque<UpstreamAction>,
     pub(crate) date: &'a HeaderValue,
+    /// Finished spans, for the runtime's exporter.
+    pub(crate) spans: &'a mut Vec<SpanRecord>,
 }
 
 /// A request whose response the machine produces.
@@ -26,6 +31,10 @@ pub(crate) struct Answer {
     machine: Box<RetryMachine>,
     encoder: ResponseEncoder,
     log: RequestLog,
+    /// The request's metrics (`None` when `metrics.enabled` is false).
+    meter: Option<RequestMeter>,
+    /// The request's trace context, sent upstream on each attempt.
+    propagation: Option<Propagation>,
     call: Option<UpstreamCall>,
     /// A streamed response head was written.
     streaming: bool,
@@ -39,12 +48,16 @@ impl Answer {
         machine: Box<RetryMachine>,
         encoder: ResponseEncoder,
         log: RequestLog,
+        meter: Option<RequestMeter>,
+        propagation: Option<Propagation>,
         sinks: &mut Sinks<'_>,
     ) -> Answer {
         let mut a = Answer {
             machine,
             encoder,
             log,
+            meter,
+            propagation,
             call: None,
             streaming: false,
             finished: false,
@@ -161,9 +174,12 @@ impl Answer {
             Action::Send {
                 attempt,
                 connect_timeout,
-                request,
+                mut request,
                 ..
             } => {
+                if let Some(p) = &self.propagation {
+                    p.decorate(attempt, &mut request.headers);
+                }
                 self.drop_call(sinks);
                 self.call = Some(UpstreamCall::start(now, attempt, request, connect_timeout));
             }
@@ -181,6 +197,9 @@ impl Answer {
                 if !self.encoder.body_is_empty() {
                     sinks.out.push(resp.body);
                 }
+                if let Some(m) = &mut self.meter {
+                    m.head_written(now, false);
+                }
             }
             Action::StartStream { status, headers } => {
                 let encoder = &mut self.encoder;
@@ -188,6 +207,9 @@ impl Answer {
                     encoder.write_head(b, status, &headers, BodyKind::Stream, sinks.date)
                 });
                 self.streaming = true;
+                if let Some(m) = &mut self.meter {
+                    m.head_written(now, true);
+                }
             }
             Action::Forward(data) => {
                 if self.encoder.body_is_raw() {
@@ -210,6 +232,14 @@ impl Answer {
                     summary.attempts,
                     summary.model.as_deref(),
                 );
+                if let Some(m) = self.meter.take() {
+                    m.finish(now, &summary, &self.machine);
+                }
+                if let Some(p) = self.propagation.take() {
+                    sinks
+                        .spans
+                        .extend(p.finish(now, &summary, &self.log.request_id));
+                }
             }
         }
     }

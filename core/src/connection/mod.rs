@@ -18,6 +18,7 @@
 //!               wants_upstream_read), a connect finishing, conn.poll_timeout(), the drain
 //!     feed it: handle_client_input / _eof / _error, handle_upstream(..), handle_timeout,
 //!              handle_drain
+//!     if conn.has_spans() { queue conn.take_spans() for the span exporter }
 //! }
 //! ```
 //!
@@ -33,8 +34,11 @@ mod call;
 mod clock;
 mod io;
 mod log;
+mod meter;
+mod observe;
 mod output;
 mod request;
+mod traced;
 
 #[cfg(test)]
 mod tests;
@@ -48,7 +52,9 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 
 use crate::body_memory::BodyReservation;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Surface};
+use crate::metrics::MetricsShard;
+use crate::reload::LiveGateway;
 use crate::server::{HttpError, ReadEvent, RequestHead, RequestReader};
 use answer::{Answer, Sinks};
 use clock::{DateHeader, WallClock};
@@ -99,6 +105,14 @@ enum Phase {
 #[derive(Debug)]
 pub struct Connection {
     gw: Arc<Gateway>,
+    /// Where a newer gateway comes from on reload, and the version `gw` is of.
+    live: Option<(Arc<LiveGateway>, u64)>,
+    /// The listener the connection arrived on.
+    surface: Surface,
+    /// The worker's metrics shard (the gateway's shard 0 until a runtime sets one).
+    shard: Option<Arc<MetricsShard>>,
+    /// Spans of finished traced requests, until the runtime takes them.
+    spans: Vec<crate::trace::SpanRecord>,
     settings: ConnectionSettings,
     clock: WallClock,
     date: DateHeader,
@@ -125,6 +139,10 @@ impl Connection {
     ) -> Connection {
         Connection {
             gw,
+            live: None,
+            surface: Surface::Public,
+            shard: None,
+            spans: Vec::new(),
             reader: RequestReader::new(settings.limits),
             settings,
             clock: WallClock::new(now, wall),
@@ -266,6 +284,7 @@ impl Connection {
                 out: &mut self.out,
                 actions: &mut self.actions,
                 date: &date,
+                spans: &mut self.spans,
             };
             a.handle_upstream(now, input, &mut sinks);
         }
@@ -341,6 +360,7 @@ impl Connection {
                         out: &mut self.out,
                         actions: &mut self.actions,
                         date: &date,
+                        spans: &mut self.spans,
                     };
                     if shutdown {
                         a.shutdown(now, &mut sinks);
@@ -475,6 +495,7 @@ impl Connection {
                 out: &mut self.out,
                 actions: &mut self.actions,
                 date: &date,
+                spans: &mut self.spans,
             };
             a.client_gone(now, &mut sinks);
         }

@@ -10,6 +10,8 @@ use http::{Method, Version};
 
 use super::answer::{Answer, Sinks};
 use super::log::RequestLog;
+use super::meter::RequestMeter;
+use super::traced::Propagation;
 use super::{Connection, Incoming, Phase};
 use crate::gateway::{ClientRequest, Reply, RequestContext};
 use crate::response::{accepted_request_id, generate_request_id, set_request_id, REQUEST_ID};
@@ -18,6 +20,9 @@ use crate::server::{BodyKind, HttpError, RequestHead, ResponseEncoder, CONTINUE_
 impl Connection {
     /// A head arrived: acknowledge `Expect: 100-continue` and start reading the body.
     pub(super) fn begin(&mut self, now: Instant, head: RequestHead) {
+        if let Some((live, seen)) = &mut self.live {
+            live.refresh(&mut self.gw, seen);
+        }
         let within_limit = match head.framing {
             crate::server::BodyFraming::Length(n) => {
                 n <= self.settings.limits.max_body_bytes as u64
@@ -56,6 +61,17 @@ impl Connection {
             ResponseEncoder::new(head.version, head.method == Method::HEAD, keep_alive);
         let method = head.method.clone();
         let target = head.target.clone();
+        let random = self.rng.u64(..);
+        let wall = self.clock.wall(started);
+        let propagation = Propagation::start(
+            self.gw.config().tracing.as_ref(),
+            &head.headers,
+            head.method.as_str(),
+            &head.target,
+            random,
+            started,
+            wall,
+        );
         let request = ClientRequest {
             method: head.method,
             path: head.target,
@@ -64,12 +80,12 @@ impl Connection {
         };
         let ctx = RequestContext {
             now: started,
-            wall: self.clock.wall(started),
+            wall,
             timeout: self.settings.request_timeout,
-            random: self.rng.u64(..),
+            random,
         };
         let date = self.date.at(self.clock.wall(now)).clone();
-        match Arc::clone(&self.gw).handle_reserved(request, ctx, Some(reservation)) {
+        match Arc::clone(&self.gw).handle_on(self.surface, request, ctx, Some(reservation)) {
             Reply::Respond(resp) => {
                 let request_id = resp
                     .headers
@@ -90,9 +106,13 @@ impl Connection {
                     started,
                 };
                 log.finish(now, resp.status.as_u16(), 0, None);
+                self.record_immediate(Some(&log.target), resp.status.as_u16());
                 self.next_request(now, encoder.keeps_alive());
             }
             Reply::Chat(machine) => {
+                let meter = self
+                    .meter_shard()
+                    .map(|shard| RequestMeter::start(shard, &target, started));
                 let log = RequestLog {
                     request_id: machine.request_id().to_owned(),
                     method,
@@ -103,8 +123,10 @@ impl Connection {
                     out: &mut self.out,
                     actions: &mut self.actions,
                     date: &date,
+                    spans: &mut self.spans,
                 };
-                let answer = Answer::start(now, machine, encoder, log, &mut sinks);
+                let answer =
+                    Answer::start(now, machine, encoder, log, meter, propagation, &mut sinks);
                 self.phase = Phase::Answering(Box::new(answer));
             }
         }
@@ -177,6 +199,8 @@ impl Connection {
             started,
         };
         log.finish(now, resp.status.as_u16(), 0, None);
+        let target = head.map(|h| h.target.clone());
+        self.record_immediate(target.as_deref(), resp.status.as_u16());
         self.start_closing();
     }
 }

@@ -78,6 +78,7 @@ pub(super) fn after_failure(
     };
     let failed = attempt.target;
     let latency = now.saturating_duration_since(attempt.sent_at);
+    let started = attempt.sent_at.saturating_duration_since(m.started_at);
     let probe = attempt.probe.take();
     let model = m.gw.provider(failed).model.clone();
     if matches!(failure, Failure::Http { .. }) {
@@ -98,8 +99,10 @@ pub(super) fn after_failure(
     );
     m.records.push(AttemptRecord {
         model,
+        target: failed,
         error_type: failure.error_type(),
         status: failure.status(),
+        started,
         latency,
         retry_after,
     });

@@ -175,6 +175,8 @@ pub struct RetryMachine {
     request_body: Option<BodyReservation>,
     /// The share of the body the machine handed on last (a response, the last failure).
     kept_body: Option<BodyReservation>,
+    /// The latest `now` the machine was handed (the end of its last attempt's record).
+    last_event_at: Instant,
 }
 
 impl RetryMachine {
@@ -203,6 +205,7 @@ impl RetryMachine {
             last_failure: None,
             request_body: None,
             kept_body: None,
+            last_event_at: ctx.now,
         }
     }
 
@@ -265,6 +268,7 @@ impl RetryMachine {
         if matches!(self.state, State::Done) {
             return;
         }
+        self.last_event_at = self.last_event_at.max(now);
         match event {
             Event::Start => self.start(now),
             Event::Timer => self.on_timer(now),
@@ -461,6 +465,27 @@ impl RetryMachine {
             .tried
             .last()
             .map(|id| self.gw.provider(*id).model.clone());
+        if let State::InFlight(a) = &self.state {
+            // The attempt still running is the one that answered, aborted or was cut off.
+            let error_type = match outcome {
+                Outcome::Success => "ok",
+                Outcome::StreamAborted => "stream_aborted",
+                Outcome::Failed | Outcome::Cancelled => "cancelled",
+            };
+            let record = AttemptRecord {
+                model: self.gw.provider(a.target).model.clone(),
+                target: a.target,
+                error_type: error_type.to_owned(),
+                status: self
+                    .client_status
+                    .filter(|_| matches!(outcome, Outcome::Success | Outcome::StreamAborted))
+                    .map(|s| s.as_u16()),
+                started: a.sent_at.saturating_duration_since(self.started_at),
+                latency: self.last_event_at.saturating_duration_since(a.sent_at),
+                retry_after: None,
+            };
+            self.records.push(record);
+        }
         self.state = State::Done;
         self.mock_steps.clear();
         self.actions.push_back(Action::Finish(Summary {
@@ -468,6 +493,9 @@ impl RetryMachine {
             status,
             attempts: self.next_attempt,
             model,
+            primary: self.req.primary,
+            target: self.tried.last().copied(),
+            records: std::mem::take(&mut self.records),
         }));
     }
 
@@ -475,6 +503,11 @@ impl RetryMachine {
     fn respond_error(&mut self, resp: ClientResponse) {
         let resp = apis::errors::reshape_response(self.api(), resp);
         self.respond(resp, Outcome::Failed);
+    }
+
+    /// The providers this request reads (for metric labels of its targets).
+    pub fn targets(&self) -> &Targets {
+        &self.gw
     }
 
     /// Handles a failed attempt (spec §4): records it, then retries or ends.

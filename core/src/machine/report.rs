@@ -7,14 +7,23 @@ use serde_json::{json, Value};
 
 use crate::classify::{Failure, TransportFailure};
 use crate::errors;
+use crate::gateway::ProviderId;
 use crate::response::{relayable_headers, ClientResponse, SHOULD_RETRY};
 
-/// One line of the exhaustion body's `attempts` list.
+/// One upstream attempt of a request: a line of the exhaustion body's `attempts` list,
+/// and what metrics and traces are made of ([`Summary::records`](super::Summary)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRecord {
     pub model: String,
+    /// The target the attempt went to.
+    pub target: ProviderId,
+    /// `http_429`, `timeout_30000ms`, ...; for the request's last attempt when it did not
+    /// fail: `ok` (it answered), `stream_aborted` (it failed after its stream committed)
+    /// or `cancelled` (the client left, or the gateway stopped, while it ran).
     pub error_type: String,
     pub status: Option<u16>,
+    /// When it was sent, counted from the request's start.
+    pub started: Duration,
     pub latency: Duration,
     pub retry_after: Option<Duration>,
 }

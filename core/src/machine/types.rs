@@ -132,6 +132,12 @@ pub struct Summary {
     pub attempts: u32,
     /// The model that answered, or the last one tried.
     pub model: Option<String>,
+    /// The target the request was routed to (whose policy governed it).
+    pub primary: ProviderId,
+    /// The target that answered, or the last one tried.
+    pub target: Option<ProviderId>,
+    /// Every attempt, in order, the last one included.
+    pub records: Vec<super::AttemptRecord>,
 }
 
 impl Event {

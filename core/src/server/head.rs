@@ -188,11 +188,16 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<BodyFraming, HttpErr
             let text = value
                 .to_str()
                 .map_err(|_| HttpError::malformed("invalid Transfer-Encoding"))?;
-            codings.extend(
-                text.split(',')
-                    .map(|c| c.trim().to_ascii_lowercase())
-                    .filter(|c| !c.is_empty()),
-            );
+            for coding in text.split(',').map(|c| c.trim().to_ascii_lowercase()) {
+                // An empty element (`chunked,`) is refused, as hyper does: a framing field
+                // is read one strict way so no other parser in front can read it another.
+                if coding.is_empty() {
+                    return Err(HttpError::ambiguous_framing(
+                        "empty element in Transfer-Encoding",
+                    ));
+                }
+                codings.push(coding);
+            }
         }
         let chunked = codings.iter().filter(|c| *c == "chunked").count();
         return match codings.last().map(String::as_str) {

@@ -156,6 +156,11 @@ fn smuggling_defences() {
         error_status(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
         400
     );
+    // An empty list element, before or after chunked (hyper refuses these too).
+    for te in ["chunked,", ", chunked", "chunked,,", ","] {
+        let req = format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {te}\r\n\r\n");
+        assert_eq!(error_status(req.as_bytes()), 400, "{te:?}");
+    }
     // An unsupported coding before chunked.
     assert_eq!(
         error_status(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
