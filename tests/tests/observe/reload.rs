@@ -1,6 +1,7 @@
 //! Live reload (spec §13): new requests use the new config; in-flight ones finish on the
 //! old; blocks of models that still exist survive, and so do the counters; a reload that
-//! would rebind a listener is refused with the old config still serving.
+//! would rebind a listener or change the shared state is refused with the old config
+//! still serving.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -62,12 +63,19 @@ pub(crate) fn reload_refuses_a_listener_change<R: Runtime>() {
     let renamed = moved_fallback().replace("name: model_listener", "name: renamed");
     let e = gw.reload(&renamed, &ports).expect_err("a listener change");
     assert!(e.contains("restart"), "{e}");
+    // The shared-state session is opened at start: a reload cannot add or change it.
+    let shared = format!(
+        "{}\nstate:\n  redis:\n    url: redis://127.0.0.1:1/0\n",
+        moved_fallback()
+    );
+    let e = gw.reload(&shared, &ports).expect_err("a state change");
+    assert!(e.contains("`state`") && e.contains("restart"), "{e}");
     assert_eq!(post_chat(gw.addr, &chat_request()).status, 200);
     assert_eq!((secondary.calls(), tertiary.calls()), (1, 0));
     let text = scrape(gw.addr);
     assert_eq!(
         series(&text, r#"switchback_config_reloads_total{result="failed"}"#),
-        Some(1.0)
+        Some(2.0)
     );
 }
 
