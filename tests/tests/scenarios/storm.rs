@@ -19,7 +19,11 @@ use switchback_tests::gateway::Runtime;
 use switchback_tests::mock_upstream::MockUpstream;
 use switchback_tests::table::{ms, start, HEAD};
 
-use crate::harness::{ok, provider, too_many, NORMAL};
+use crate::harness::{ok, provider, too_many};
+
+/// Upstream timeouts far above any mock answer: these tests count calls, and a machine
+/// slowed by other tests must not turn an answer into a timeout.
+const PATIENT: &str = "{first_token: 10s, idle: 10s}";
 
 /// The default budget: `{ratio: 0.2, min_per_second: 10}`.
 const RATIO: f64 = 0.2;
@@ -87,8 +91,8 @@ pub(crate) fn storm_retry_budget_bounds_upstream_load<R: Runtime>() {
     let policy = "default_strategy: same_model\ndefault_max_attempts: 2\n";
     let yaml = format!(
         "{HEAD}{}{}",
-        provider("openai/gpt-4o", "PRIMARY", NORMAL, Some(policy)),
-        provider("anthropic/claude-3-5-sonnet", "SECONDARY", NORMAL, None)
+        provider("openai/gpt-4o", "PRIMARY", PATIENT, Some(policy)),
+        provider("anthropic/claude-3-5-sonnet", "SECONDARY", PATIENT, None)
     );
     let started = Instant::now();
     let gw = start::<R>(&yaml, &[&primary, &secondary]);
@@ -108,9 +112,15 @@ pub(crate) fn storm_retry_budget_bounds_upstream_load<R: Runtime>() {
         upstream as f64 / clients as f64,
         primary.connections().len()
     );
+    let other: Vec<u16> = seen
+        .iter()
+        .map(|s| s.status)
+        .filter(|s| *s != 429)
+        .collect();
     assert!(
-        seen.iter().all(|s| s.status == 429),
-        "every request ends with the upstream's 429"
+        other.is_empty(),
+        "every request ends with the upstream's 429; {} did not: {other:?}",
+        other.len()
     );
     assert!(clients >= 100, "only {clients} client requests in 10 s");
     assert!(
@@ -138,8 +148,8 @@ pub(crate) fn storm_failure_block_recovers_within_one_block<R: Runtime>() {
     );
     let yaml = format!(
         "{HEAD}{}{}",
-        provider("openai/gpt-4o", "PRIMARY", NORMAL, Some(&policy)),
-        provider("anthropic/claude-3-5-sonnet", "SECONDARY", NORMAL, None)
+        provider("openai/gpt-4o", "PRIMARY", PATIENT, Some(&policy)),
+        provider("anthropic/claude-3-5-sonnet", "SECONDARY", PATIENT, None)
     );
     let gw = start::<R>(&yaml, &[&primary, &secondary]);
     let clients = 10;
