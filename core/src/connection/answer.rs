@@ -209,6 +209,7 @@ impl Answer {
                     summary.status,
                     summary.attempts,
                     summary.model.as_deref(),
+                    summary.recovery.as_ref(),
                 );
             }
         }

@@ -89,7 +89,7 @@ impl Connection {
                     target,
                     started,
                 };
-                log.finish(now, resp.status.as_u16(), 0, None);
+                log.finish(now, resp.status.as_u16(), 0, None, None);
                 self.next_request(now, encoder.keeps_alive());
             }
             Reply::Chat(machine) => {
@@ -176,7 +176,7 @@ impl Connection {
             target: head.map_or_else(|| "-".to_owned(), |h| h.target.clone()),
             started,
         };
-        log.finish(now, resp.status.as_u16(), 0, None);
+        log.finish(now, resp.status.as_u16(), 0, None, None);
         self.start_closing();
     }
 }

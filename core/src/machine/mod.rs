@@ -16,11 +16,15 @@
 //! States are named after what they wait for: `Idle` (not started), `BackingOff`
 //! (a wait before the next attempt), `AwaitingResponse` (request sent, no head yet),
 //! `ReadingBody` (a whole body is being collected), `HoldingStream` (SSE before the
-//! commit point), `Streaming` (committed: no more retries), `Done`.
+//! commit point), `Streaming` (committed: no more retries), `Done`. With stream recovery
+//! (spec §12) a committed stream that fails is continued by further attempts whose
+//! answers are read in `Continuation` (`recover.rs`, `recover_read.rs`).
 
 mod decide;
 mod guard;
 mod receive;
+mod recover;
+mod recover_read;
 mod relay;
 mod report;
 mod select;
@@ -48,6 +52,7 @@ use crate::errors;
 use crate::gateway::{ProviderId, RequestContext};
 use crate::response::{set_attempt_headers, set_request_id, ClientResponse};
 use crate::routing::Targets;
+use crate::sse::SseFramer;
 use relay::StreamRelay;
 use select::Blocks;
 
@@ -85,6 +90,12 @@ enum Phase {
     },
     Streaming {
         relay: StreamRelay,
+    },
+    /// A continuation's event stream (spec §12), read by the request's `Recovery`;
+    /// `started` once its new text reached the client.
+    Continuation {
+        framer: SseFramer,
+        started: bool,
     },
 }
 
@@ -133,8 +144,12 @@ impl Attempt {
         let earliest = |a: AttemptTimer, b: AttemptTimer| if b.at < a.at { b } else { a };
         match self.phase {
             Phase::AwaitingResponse => commit,
-            Phase::HoldingStream { .. } => earliest(commit, idle),
-            Phase::ReadingBody { .. } | Phase::Streaming { .. } => earliest(deadline, idle),
+            Phase::HoldingStream { .. } | Phase::Continuation { started: false, .. } => {
+                earliest(commit, idle)
+            }
+            Phase::ReadingBody { .. }
+            | Phase::Streaming { .. }
+            | Phase::Continuation { started: true, .. } => earliest(deadline, idle),
         }
     }
 }
@@ -175,6 +190,8 @@ pub struct RetryMachine {
     request_body: Option<BodyReservation>,
     /// The share of the body the machine handed on last (a response, the last failure).
     kept_body: Option<BodyReservation>,
+    /// Stream recovery of the committed stream, when the primary's policy turns it on.
+    recovery: Option<Box<recover::Recovering>>,
 }
 
 impl RetryMachine {
@@ -203,6 +220,7 @@ impl RetryMachine {
             last_failure: None,
             request_body: None,
             kept_body: None,
+            recovery: None,
         }
     }
 
@@ -315,7 +333,8 @@ impl RetryMachine {
                             timer.limit.as_millis()
                         )
                     };
-                    self.abort_stream(&message, "stream_timeout");
+                    let error_type = format!("timeout_{}ms", timer.limit.as_millis());
+                    self.stream_broke(now, &message, "stream_timeout", &error_type);
                 } else {
                     self.cancel_current();
                     let after = timer.limit;
@@ -333,7 +352,7 @@ impl RetryMachine {
     }
 
     fn on_shutdown(&mut self) {
-        if self.relay_mut().is_some_and(|(_, committed)| committed) {
+        if self.client_status.is_some() {
             self.abort_stream(
                 "The gateway is shutting down; the answer is incomplete.",
                 "gateway_shutdown",
@@ -385,7 +404,8 @@ impl RetryMachine {
     }
 
     /// Emits `Cancel` for the in-flight attempt, if any, unless a stream was started: after
-    /// commit nothing but `Forward` and `Finish` follows, and `Finish` drops the attempt.
+    /// commit only stream recovery starts and cancels attempts (`recover.rs`), and `Finish`
+    /// drops the attempt.
     fn cancel_current(&mut self) {
         if let State::InFlight(a) = &self.state {
             if self.client_status.is_none() {
@@ -468,6 +488,7 @@ impl RetryMachine {
             status,
             attempts: self.next_attempt,
             model,
+            recovery: self.recovery.as_ref().and_then(|r| r.ran()).cloned(),
         }));
     }
 
@@ -479,12 +500,20 @@ impl RetryMachine {
 
     /// Handles a failed attempt (spec §4): records it, then retries or ends.
     fn fail(&mut self, now: Instant, failure: Failure) {
+        if self.in_continuation() {
+            self.continuation_failed(now, failure);
+            return;
+        }
         decide::after_failure(self, now, failure, None);
     }
 
     /// [`fail`](Self::fail) for an upstream error whose body, in the client's shape, is
     /// `answer`: what the client gets if the error passes through (spec §4.1).
     fn fail_with_answer(&mut self, now: Instant, failure: Failure, answer: Bytes) {
+        if self.in_continuation() {
+            self.continuation_failed(now, failure);
+            return;
+        }
         decide::after_failure(self, now, failure, Some(answer));
     }
 

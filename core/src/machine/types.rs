@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
 use crate::gateway::ProviderId;
+use crate::recovery::RecoverySummary;
 use crate::response::ClientResponse;
 use crate::upstream::{ExchangeEvent, UpstreamHttpRequest};
 
@@ -132,6 +133,9 @@ pub struct Summary {
     pub attempts: u32,
     /// The model that answered, or the last one tried.
     pub model: Option<String>,
+    /// What stream recovery did (spec §12), when a committed stream failed and the
+    /// primary's policy has `stream_recovery`; its `Display` is the log line's value.
+    pub recovery: Option<RecoverySummary>,
 }
 
 impl Event {
