@@ -32,7 +32,10 @@ fn warnings_at<'a>(l: &'a Loaded, path: &str) -> Vec<&'a Diagnostic> {
 
 #[test]
 fn a_written_stream_recovery_with_a_candidate_loads_without_warnings() {
-    for policy in ["      stream_recovery: {}\n", "      stream_recovery: {mode: off}\n"] {
+    for policy in [
+        "      stream_recovery: {}\n",
+        "      stream_recovery: {mode: off}\n",
+    ] {
         let l = load(&config("", policy));
         assert!(l.warnings.is_empty(), "{policy}: {:#?}", l.warnings);
     }

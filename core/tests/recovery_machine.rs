@@ -40,12 +40,20 @@ fn sse(events: &[String], ending: Ending) -> FakeReply {
 
 /// A Chat Completions stream of `pieces`, complete or not.
 fn chat(id: &str, pieces: &[String], complete: bool) -> Vec<String> {
-    events(&chat_upstream(id, &refs(pieces), complete.then_some("stop")))
+    events(&chat_upstream(
+        id,
+        &refs(pieces),
+        complete.then_some("stop"),
+    ))
 }
 
 /// An Anthropic Messages stream of `pieces`, complete or not.
 fn anthropic(id: &str, pieces: &[String], complete: bool) -> Vec<String> {
-    events(&anthropic_upstream(id, &refs(pieces), complete.then_some("end_turn")))
+    events(&anthropic_upstream(
+        id,
+        &refs(pieces),
+        complete.then_some("end_turn"),
+    ))
 }
 
 /// The 400 a model that does not accept a prefill answers (Anthropic's words).
@@ -108,7 +116,11 @@ fn responses_request() -> String {
 /// The client's view of a streamed answer, its grammar checked, and the machine's trace
 /// checked: one `Finish`, last; after the stream's head only relaying and continuations.
 fn view(api: ClientApi, r: &SimResponse) -> ClientView {
-    assert!(r.streamed, "not a stream: {}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.streamed,
+        "not a stream: {}",
+        String::from_utf8_lossy(&r.body)
+    );
     let finishes = r
         .trace
         .iter()
@@ -125,7 +137,10 @@ fn view(api: ClientApi, r: &SimResponse) -> ClientView {
         assert!(
             matches!(
                 a,
-                Action::Forward(_) | Action::Finish(_) | Action::Cancel { .. } | Action::Send { .. }
+                Action::Forward(_)
+                    | Action::Finish(_)
+                    | Action::Cancel { .. }
+                    | Action::Send { .. }
             ),
             "after the head: {a:?}"
         );
@@ -163,14 +178,21 @@ fn a_cut_after_40_of_60_words_is_continued_by_the_same_model() {
     assert!(v.complete && v.error.is_none(), "{v:?}");
     assert_eq!(v.text, words(1, 60).concat());
     assert_eq!(v.starts, 1, "one role chunk");
-    assert_eq!(v.ids, vec!["chatcmpl-1".to_owned()], "the relayed id throughout");
+    assert_eq!(
+        v.ids,
+        vec!["chatcmpl-1".to_owned()],
+        "the relayed id throughout"
+    );
     assert_eq!(v.usage_chunks, 1, "one usage chunk");
     let sb = v.switchback.expect("the switchback field");
     assert_eq!(sb["continuations"], 1);
     assert_eq!(sb["models"], json!(["openai/gpt-4o"]));
     assert_eq!(sb["failures"][0]["stage"], "stream");
     assert_eq!(sb["failures"][0]["error_type"], "stream_interrupted");
-    assert_eq!(sb["failures"][0]["relayed_chars"], first.concat().chars().count());
+    assert_eq!(
+        sb["failures"][0]["relayed_chars"],
+        first.concat().chars().count()
+    );
     assert!(r.body.ends_with(b"data: [DONE]\n\n"), "[DONE] last");
 
     // The continuation: the original request plus the relayed text as the assistant turn.
@@ -256,7 +278,10 @@ fn a_fallback_that_rejects_the_prefill_is_passed_over_and_the_primary_continues(
     s.script(
         "openai/gpt-4o",
         vec![
-            FakeReply::json(429, r#"{"error":{"message":"slow down","type":"rate_limit"}}"#),
+            FakeReply::json(
+                429,
+                r#"{"error":{"message":"slow down","type":"rate_limit"}}"#,
+            ),
             sse(&chat("chatcmpl-p", &rest, true), Ending::End),
         ],
     );
@@ -329,7 +354,10 @@ fn every_candidate_rejecting_ends_with_an_error_naming_each_failure() {
     assert_eq!(e["code"], "stream_interrupted");
     let sb = v.switchback.expect("switchback beside the error");
     assert_eq!(sb["models"], json!(["openai/gpt-4o", "anthropic/claude"]));
-    assert!(!String::from_utf8_lossy(&r.body).contains("sk-"), "no credentials");
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("sk-"),
+        "no credentials"
+    );
     let sum = summary(&r);
     assert_eq!(sum.outcome, Outcome::StreamAborted);
     assert!(!sum.recovery.as_ref().unwrap().completed);
@@ -374,7 +402,10 @@ model_providers:
         json!([{"role": "user", "content": "Count."}, {"role": "assistant", "content": first.concat().trim_end()}])
     );
     // A clean end without a stop reason was the failure.
-    assert_eq!(v.switchback.unwrap()["failures"][0]["error_type"], "stream_truncated");
+    assert_eq!(
+        v.switchback.unwrap()["failures"][0]["error_type"],
+        "stream_truncated"
+    );
 }
 
 #[test]
@@ -384,7 +415,8 @@ fn an_in_band_error_after_commit_is_not_forwarded_but_continued() {
     let rest = words(7, 3);
     let mut cut = chat("chatcmpl-1", &first, false);
     cut.push(
-        "data: {\"error\":{\"message\":\"Overloaded\",\"type\":\"overloaded_error\"}}\n\n".to_owned(),
+        "data: {\"error\":{\"message\":\"Overloaded\",\"type\":\"overloaded_error\"}}\n\n"
+            .to_owned(),
     );
     s.script(
         "openai/gpt-4o",
@@ -398,7 +430,10 @@ fn an_in_band_error_after_commit_is_not_forwarded_but_continued() {
     assert!(v.complete && v.error.is_none(), "{v:?}");
     assert_eq!(v.text, words(1, 9).concat());
     assert!(!String::from_utf8_lossy(&r.body).contains("Overloaded"));
-    assert_eq!(v.switchback.unwrap()["failures"][0]["error_type"], "stream_error");
+    assert_eq!(
+        v.switchback.unwrap()["failures"][0]["error_type"],
+        "stream_error"
+    );
 }
 
 #[test]
@@ -428,7 +463,10 @@ fn a_continuation_cut_after_its_text_began_is_continued_from_the_longer_text() {
         words(1, 7).concat().trim_end()
     );
     let sb = v.switchback.unwrap();
-    assert_eq!(sb["failures"][1]["relayed_chars"], second.concat().chars().count());
+    assert_eq!(
+        sb["failures"][1]["relayed_chars"],
+        second.concat().chars().count()
+    );
 }
 
 #[test]
@@ -454,7 +492,10 @@ fn what_cannot_be_continued_ends_with_the_reason_and_no_continuation() {
         "{e}"
     );
     assert_eq!(v.switchback.unwrap()["not_continued"], "tool_call");
-    assert_eq!((s.calls("openai/gpt-4o"), s.calls("anthropic/claude")), (1, 0));
+    assert_eq!(
+        (s.calls("openai/gpt-4o"), s.calls("anthropic/claude")),
+        (1, 0)
+    );
 }
 
 #[test]
@@ -526,8 +567,15 @@ fn a_blocked_candidate_is_not_waited_for() {
             r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#,
         )],
     );
-    let first = s.chat(&chat_request("").replace(r#","stream":true"#, "")).unwrap();
-    assert_eq!(first.status, 429, "{}", String::from_utf8_lossy(&first.body));
+    let first = s
+        .chat(&chat_request("").replace(r#","stream":true"#, ""))
+        .unwrap();
+    assert_eq!(
+        first.status,
+        429,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
     let r = s.chat(&chat_request("")).unwrap();
     let v = view(ClientApi::ChatCompletions, &r);
     let sb = v.switchback.expect("switchback");
@@ -538,7 +586,10 @@ fn a_blocked_candidate_is_not_waited_for() {
         .unwrap()
         .contains("every candidate left is blocked"));
     assert_eq!(s.calls("anthropic/claude"), 1);
-    assert!(r.elapsed() < Duration::from_secs(5), "no wait for the block");
+    assert!(
+        r.elapsed() < Duration::from_secs(5),
+        "no wait for the block"
+    );
 }
 
 #[test]

@@ -117,7 +117,13 @@ impl RetryMachine {
     /// The committed stream failed; `message` and `code` make the client's in-band error
     /// when the answer cannot be completed, `error_type` names the failure in the
     /// recovery report. Without stream recovery the stream ends here (spec §6).
-    pub(super) fn stream_broke(&mut self, now: Instant, message: &str, code: &str, error_type: &str) {
+    pub(super) fn stream_broke(
+        &mut self,
+        now: Instant,
+        message: &str,
+        code: &str,
+        error_type: &str,
+    ) {
         let State::InFlight(a) = &self.state else {
             return;
         };
@@ -196,7 +202,10 @@ impl RetryMachine {
             let Some(r) = self.recovery.as_deref_mut() else {
                 return;
             };
-            let plan = match r.rec.next_continuation(&self.req.api, target, gw.provider(target)) {
+            let plan = match r
+                .rec
+                .next_continuation(&self.req.api, target, gw.provider(target))
+            {
                 Ok(plan) => plan,
                 Err(NoContinuation::Skipped(reason)) => {
                     tracing::info!(request_id = %self.req.request_id, model = %gw.provider(target).model, %reason, "candidate skipped for the continuation");
@@ -225,7 +234,12 @@ impl RetryMachine {
     }
 
     /// Starts the continuation attempt `plan` (its target's probe, if it takes one).
-    fn send_continuation(&mut self, now: Instant, plan: ContinuationPlan, probe: Option<ProbeGuard>) {
+    fn send_continuation(
+        &mut self,
+        now: Instant,
+        plan: ContinuationPlan,
+        probe: Option<ProbeGuard>,
+    ) {
         let gw = Arc::clone(&self.gw);
         let target = plan.target;
         let p = gw.provider(target);
