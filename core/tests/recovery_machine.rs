@@ -12,7 +12,7 @@ use std::time::Duration;
 use recovery_support::{anthropic_upstream, chat_upstream, read, ClientView};
 use serde_json::{json, Value};
 use switchback_core::apis::ClientApi;
-use switchback_core::machine::{Action, Outcome};
+use switchback_core::machine::{Action, AttemptId, Event, Outcome, TransportError};
 use switchback_core::sim::{Ending, FakeReply, SimResponse, Simulation};
 
 const GAP: Duration = Duration::from_millis(20);
@@ -669,4 +669,224 @@ fn a_client_that_leaves_during_a_continuation_cancels_it() {
     assert_eq!(sum.outcome, Outcome::Cancelled);
     assert_eq!(sum.attempts, 2);
     assert!(r.elapsed() <= Duration::from_secs(1));
+}
+
+#[test]
+fn an_in_band_error_is_quoted_when_no_candidate_continues() {
+    let mut s = sim(&config(PREFILL, RECOVERY, ""));
+    let mut cut = chat("chatcmpl-1", &words(1, 3), false);
+    cut.push(
+        "data: {\"error\":{\"message\":\"Overloaded\",\"type\":\"overloaded_error\"}}\n\n"
+            .to_owned(),
+    );
+    s.script("openai/gpt-4o", vec![sse(&cut, Ending::End), prefill_400()]);
+    s.script("anthropic/claude", vec![prefill_400()]);
+    let r = s.chat(&chat_request("")).unwrap();
+    let v = view(ClientApi::ChatCompletions, &r);
+    let e = v.error.expect("the recovery's error");
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "The upstream reported an error mid-stream (Overloaded); the answer is incomplete."
+        ),
+        "{message}"
+    );
+    assert_eq!(e["code"], "stream_error");
+    assert_eq!(
+        String::from_utf8_lossy(&r.body)
+            .matches("\"error\"")
+            .count(),
+        1,
+        "the upstream's error event was not forwarded"
+    );
+}
+
+/// Drives a machine directly: a Chat stream of three words on attempt 0, cut; then
+/// `then` is fed and the actions after the continuation's `Send` are returned.
+fn drive_to_continuation(then: &[Event]) -> Vec<Action> {
+    use std::sync::Arc;
+    use std::time::UNIX_EPOCH;
+    use switchback_core::gateway::{ClientRequest, Gateway, Reply, RequestContext};
+
+    let loaded =
+        switchback_core::config::load_str(&config(PREFILL, RECOVERY, ""), &|_| None).unwrap();
+    let gw = Arc::new(Gateway::new(loaded.config).unwrap());
+    let now = common::epoch();
+    let ctx = RequestContext {
+        now,
+        wall: UNIX_EPOCH,
+        timeout: Duration::from_secs(60),
+        random: 1,
+    };
+    let req = ClientRequest {
+        method: http::Method::POST,
+        path: "/v1/chat/completions".into(),
+        headers: http::HeaderMap::new(),
+        body: bytes::Bytes::from(chat_request("")),
+    };
+    let Reply::Chat(mut m) = gw.handle(req, ctx) else {
+        panic!("a machine")
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "text/event-stream".parse().unwrap());
+    let first = AttemptId(0);
+    let stream = chat_upstream("chatcmpl-1", &["a ", "b ", "c "], None);
+    for ev in [
+        Event::Start,
+        Event::UpstreamHead {
+            attempt: first,
+            status: 200,
+            headers,
+        },
+        Event::UpstreamData {
+            attempt: first,
+            data: stream.into(),
+        },
+        Event::UpstreamFailed {
+            attempt: first,
+            error: TransportError::Io("reset".into()),
+        },
+    ] {
+        m.handle(now, ev);
+    }
+    let before: Vec<Action> = std::iter::from_fn(|| m.poll_action()).collect();
+    assert!(
+        matches!(
+            before.last(),
+            Some(Action::Send {
+                attempt: AttemptId(1),
+                ..
+            })
+        ),
+        "{before:?}"
+    );
+    assert!(
+        before
+            .iter()
+            .any(|a| matches!(a, Action::Cancel { attempt } if *attempt == first)),
+        "the cut attempt is cancelled: {before:?}"
+    );
+    for ev in then {
+        m.handle(now + Duration::from_millis(10), ev.clone());
+    }
+    std::iter::from_fn(|| m.poll_action()).collect()
+}
+
+#[test]
+fn a_shutdown_during_a_continuation_ends_with_the_error_naming_it_abandoned() {
+    let after = drive_to_continuation(&[Event::Shutdown]);
+    let [Action::Forward(bytes), Action::Finish(summary)] = &after[..] else {
+        panic!("{after:?}")
+    };
+    let text = String::from_utf8_lossy(bytes);
+    assert!(text.contains("The gateway is shutting down"), "{text}");
+    assert!(text.contains("abandoned"), "{text}");
+    assert!(!text.contains("[DONE]"));
+    assert_eq!(summary.outcome, Outcome::StreamAborted);
+    assert_eq!(summary.attempts, 2);
+}
+
+#[test]
+fn a_continuation_answering_json_fails_and_late_events_of_the_cut_attempt_are_ignored() {
+    let mut json = http::HeaderMap::new();
+    json.insert("content-type", "application/json".parse().unwrap());
+    let after = drive_to_continuation(&[
+        // The cut attempt's late bytes: ignored.
+        Event::UpstreamData {
+            attempt: AttemptId(0),
+            data: bytes::Bytes::from(chat_upstream("x", &["late"], Some("stop"))),
+        },
+        Event::UpstreamHead {
+            attempt: AttemptId(1),
+            status: 200,
+            headers: json,
+        },
+    ]);
+    // The continuation is cancelled and the fallback asked next.
+    assert!(
+        matches!(
+            after[0],
+            Action::Cancel {
+                attempt: AttemptId(1)
+            }
+        ),
+        "{after:?}"
+    );
+    let Action::Send { model, request, .. } = &after[1] else {
+        panic!("{after:?}")
+    };
+    assert_eq!(model, "anthropic/claude");
+    assert_eq!(request.path_and_query, "/v1/messages");
+    assert!(!after
+        .iter()
+        .any(|a| matches!(a, Action::Forward(b) if String::from_utf8_lossy(b).contains("late"))));
+}
+
+#[test]
+fn a_continuations_pushback_and_failures_count_as_for_any_attempt() {
+    // Failure blocks after one failure; the 429 of gpt-4o's continuation blocks it (its
+    // Retry-After), the fallback continues, and the next request avoids gpt-4o.
+    let policy = format!(
+        "{RECOVERY}      on_failures: {{consecutive: 1, window_seconds: 30, block_duration_seconds: 30}}\n"
+    );
+    let mut s = sim(&config(PREFILL, &policy, ""));
+    s.script(
+        "openai/gpt-4o",
+        vec![
+            sse(&chat("chatcmpl-1", &words(1, 3), false), Ending::Cut),
+            FakeReply::json_with(
+                429,
+                &[("retry-after", "20")],
+                r#"{"error":{"message":"slow"}}"#,
+            ),
+        ],
+    );
+    s.script(
+        "anthropic/claude",
+        vec![
+            sse(&anthropic("m", &words(4, 2), true), Ending::End),
+            FakeReply::json(200, common::SUCCESS),
+        ],
+    );
+    let r = s.chat(&chat_request("")).unwrap();
+    assert!(view(ClientApi::ChatCompletions, &r).complete);
+    let next = s
+        .chat(&chat_request("").replace(r#","stream":true"#, ""))
+        .unwrap();
+    assert_eq!(next.status, 200);
+    assert_eq!(
+        (s.calls("openai/gpt-4o"), s.calls("anthropic/claude")),
+        (2, 2)
+    );
+}
+
+#[test]
+fn a_rejected_prefill_does_not_count_toward_failure_blocks() {
+    let policy = format!(
+        "{RECOVERY}      on_failures: {{consecutive: 1, window_seconds: 30, block_duration_seconds: 30}}\n"
+    );
+    let mut s = sim(&config(PREFILL, &policy, ""));
+    s.script(
+        "openai/gpt-4o",
+        vec![
+            sse(&chat("chatcmpl-1", &words(1, 3), false), Ending::Cut),
+            prefill_400(),
+            FakeReply::json(200, common::SUCCESS),
+        ],
+    );
+    s.script(
+        "anthropic/claude",
+        vec![sse(&anthropic("m", &words(4, 2), true), Ending::End)],
+    );
+    let r = s.chat(&chat_request("")).unwrap();
+    assert!(view(ClientApi::ChatCompletions, &r).complete);
+    let next = s
+        .chat(&chat_request("").replace(r#","stream":true"#, ""))
+        .unwrap();
+    assert_eq!(next.status, 200);
+    assert_eq!(
+        (s.calls("openai/gpt-4o"), s.calls("anthropic/claude")),
+        (3, 1),
+        "gpt-4o is not blocked"
+    );
 }
