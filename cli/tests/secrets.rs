@@ -1,6 +1,7 @@
 //! No credential ever reaches the log, at any level, or a client response: the binary runs
 //! at `RUST_LOG=trace` on each runtime through a failover (a 429, a refused connection, a
-//! passthrough of the client's key, a stream), and the whole of stderr and of every
+//! passthrough of the client's key, a stream, a stream recovered after a cut and one whose
+//! continuation is rejected by an upstream that echoes its key), and the whole of stderr and of every
 //! response is searched for each secret, plain, hex-encoded in the shapes a wire dump
 //! takes, and split across lines.
 //!
@@ -20,7 +21,7 @@ use switchback_tests::client::{request, Response};
 use switchback_tests::fixtures::{
     chat_request, error_body, stream_events, stream_request, success_body,
 };
-use switchback_tests::mock_upstream::{refused_port, MockUpstream, Reply};
+use switchback_tests::mock_upstream::{refused_port, Ending, MockUpstream, Reply};
 
 /// The provider key of the primary (sent as `Authorization: Bearer`).
 const ACCESS_KEY: &str = "sk-live-PrimaryKey-7Hq2Zr9Xw4";
@@ -28,14 +29,17 @@ const ACCESS_KEY: &str = "sk-live-PrimaryKey-7Hq2Zr9Xw4";
 const REFUSED_KEY: &str = "sk-live-RefusedKey-3Nv8Lp1Dk6";
 /// A secret `headers:` value of the primary.
 const HEADER_SECRET: &str = "org-secret-Header-5Tg7Yb2Mc0";
+/// The provider key of the entry whose streams are recovered.
+const RECOVER_KEY: &str = "gsk-live-RecoverKey-6Wd3Hs8Vn2";
 /// The client's `Authorization` (forwarded to the passthrough entry).
 const CLIENT_AUTH: &str = "client-bearer-Token-8Rf4Ws6Qa1";
 /// The client's `x-api-key`.
 const CLIENT_X_API_KEY: &str = "client-xkey-Value-2Jm9Uk5Pe3";
 
-const SECRETS: [&str; 5] = [
+const SECRETS: [&str; 6] = [
     ACCESS_KEY,
     REFUSED_KEY,
+    RECOVER_KEY,
     HEADER_SECRET,
     CLIENT_AUTH,
     CLIENT_X_API_KEY,
@@ -195,7 +199,12 @@ fn free_port() -> u16 {
     l.local_addr().expect("probe address").port()
 }
 
-fn config(port: u16, primary: &MockUpstream, passthrough: &MockUpstream) -> String {
+fn config(
+    port: u16,
+    primary: &MockUpstream,
+    passthrough: &MockUpstream,
+    recover: &MockUpstream,
+) -> String {
     let refused = refused_port();
     format!(
         "version: v0.3.0
@@ -230,9 +239,17 @@ model_providers:
       fallback_models: [openai/gpt-4o, anthropic/claude-3-5-sonnet]
       default_strategy: different_provider
       default_max_attempts: 2
+  - model: groq/recover
+    base_url: http://127.0.0.1:{r}
+    access_key: {RECOVER_KEY}
+    continuation: assistant_prefill
+    timeouts: {{first_token: 3s, idle: 3s}}
+    retry_policy:
+      stream_recovery: {{max_continuations: 1}}
 ",
         p = primary.port(),
         s = passthrough.port(),
+        r = recover.port(),
     )
 }
 
@@ -354,8 +371,23 @@ fn run(runtime: &str) {
         Reply::sse(&events, Duration::from_millis(5)),
         Reply::json(200, success_body()),
     ]);
+    let cut = Reply::sse(&events[..2], Duration::from_millis(5)).ending(Ending::Cut);
+    let rest = stream_events()[2..].to_vec();
+    let echo = format!(
+        r#"{{"error":{{"message":"assistant prefill refused for key {RECOVER_KEY}","type":"invalid_request_error"}}}}"#
+    );
+    let recover = MockUpstream::start(vec![
+        cut.clone(),
+        Reply::json(400, echo),
+        cut,
+        Reply::sse(&rest, Duration::from_millis(5)),
+    ]);
     let port = free_port();
-    let gw = Gateway::start(runtime, &config(port, &primary, &passthrough), &dir);
+    let gw = Gateway::start(
+        runtime,
+        &config(port, &primary, &passthrough, &recover),
+        &dir,
+    );
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     wait_until_serving(addr, &gw.log);
 
@@ -378,6 +410,15 @@ fn run(runtime: &str) {
     let r = post(addr, &body);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-switchback-attempts"), Some("3"));
+    responses.push(r);
+    // A stream cut after commit whose continuation is rejected (the upstream echoes the
+    // key in its error), then one whose continuation completes it.
+    let body = stream_request().replace("openai/gpt-4o", "groq/recover");
+    let r = post(addr, &body);
+    assert!(r.text().contains("continuation(s) failed"), "{}", r.text());
+    responses.push(r);
+    let r = post(addr, &body);
+    assert!(r.text().contains("[DONE]"), "{}", r.text());
     responses.push(r);
     // Bad input answered by the gateway itself.
     responses.push(post(
@@ -407,6 +448,15 @@ fn run(runtime: &str) {
     );
     // The log is the verbose one, with the failures in it.
     assert!(log.contains("attempt failed"), "{log}");
+    assert!(log.contains("continuation failed"), "{log}");
+    assert!(
+        log.contains("1 continuation(s) on groq/recover; completed"),
+        "the request log line says what recovery did: {log}"
+    );
+    assert_eq!(
+        recover.requests()[1].header("authorization"),
+        Some(format!("Bearer {RECOVER_KEY}").as_str())
+    );
     assert!(log.contains("switchback is serving"), "{log}");
 
     let mut leaked = Vec::new();

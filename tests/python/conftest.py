@@ -61,7 +61,8 @@ def serve(config: str, runtime: str):
 
 # Every primary fails (the mock fails model ids starting with `down`: 529 on Anthropic
 # paths, 429 on OpenAI ones) and fails over once to its fallback, of the other interface
-# or of the same API.
+# or of the same API. The `cut` models' streams end after two words, and stream recovery
+# has the same model continue them.
 DOORS_CONFIG = """
 version: v0.3.0
 listeners:
@@ -108,6 +109,15 @@ model_providers:
   - model: together_ai/up-e
     base_url: http://127.0.0.1:{mock}
     access_key: key-together
+  - model: openai/cut-o
+    base_url: http://127.0.0.1:{mock}
+    access_key: key-openai
+    continuation: assistant_prefill
+    retry_policy: {stream_recovery: {}}
+  - model: anthropic/cut-a
+    base_url: http://127.0.0.1:{mock}
+    access_key: key-anthropic
+    retry_policy: {stream_recovery: {}}
 """
 
 

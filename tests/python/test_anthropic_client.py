@@ -181,3 +181,18 @@ def test_unknown_model_is_an_anthropic_not_found_error(doors):
         client(base).messages.create(model="nobody/none", max_tokens=10,
                                      messages=[{"role": "user", "content": "Hello"}])
     assert caught.value.body["error"]["type"] == "not_found_error"
+
+
+def test_a_messages_stream_cut_after_commit_is_continued_natively(doors):
+    base, mock = doors
+    with client(base).messages.stream(
+        model="anthropic/cut-a", max_tokens=256, messages=[{"role": "user", "content": "Hello"}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == TEXT
+    assert final.stop_reason == "end_turn"
+    assert "".join(b.text for b in final.content if b.type == "text") == TEXT
+    continuation = last_request(mock, "cut-a")
+    assert continuation["path"] == "/v1/messages"
+    assert continuation["body"]["messages"][-1] == {"role": "assistant", "content": "Hello from"}

@@ -173,3 +173,34 @@ def test_exhaustion_is_an_openai_error_with_the_attempts(doors):
     error = e.body if "attempts" in (e.body or {}) else e.body.get("error", e.body)
     assert error["type"] == "retry_exhausted"
     assert [a["error_type"] for a in error["attempts"]] == ["http_429", "http_529"]
+
+
+# ---------------------------------------------------------------- stream recovery
+
+
+def test_a_chat_stream_cut_after_commit_is_continued(doors):
+    base, mock = doors
+    stream = doors_client(base).chat.completions.create(
+        model="openai/cut-o",
+        messages=[{"role": "user", "content": "Hello"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == TEXT
+    assert len({c.id for c in chunks}) == 1, "one stream, one id"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage is not None and not chunks[-1].choices
+    continuation = last_request(mock, "cut-o")["body"]
+    assert continuation["messages"][-1] == {"role": "assistant", "content": "Hello from"}
+
+
+def test_a_responses_stream_cut_after_commit_is_continued(doors):
+    base, _ = doors
+    with doors_client(base).responses.stream(model="openai/cut-o", input="Hello") as s:
+        text = "".join(e.delta for e in s if e.type == "response.output_text.delta")
+        final = s.get_final_response()
+    assert text == TEXT
+    assert final.status == "completed"
+    assert final.output_text == TEXT

@@ -7,6 +7,9 @@
   `rate_limit_exceeded` on OpenAI paths (no Retry-After, so every request fails over).
 - A request offering a `get_weather` tool is answered with a call of it (until the
   conversation holds its result); agents' own tools are never called.
+- A streamed answer for a model id starting with `cut` sends the first two words and ends
+  the stream there (no finish reason, no end event); a continuation of it (its last message
+  the assistant's text so far, spec §12) gets the rest and a proper end.
 
 Every request is recorded (path, headers, JSON body) so tests can check what the gateway
 sent. Plain `http.server` in a thread; answers are close-delimited HTTP/1.0.
@@ -40,6 +43,17 @@ def _tool(req):
     return "get_weather"
 
 
+def _stream_words(req):
+    """The words a streamed answer sends, and whether it ends properly (see the module docs
+    for `cut` models)."""
+    if not str(req.get("model", "")).startswith("cut"):
+        return WORDS, True
+    messages = req.get("messages") or []
+    if messages and messages[-1].get("role") == "assistant":
+        return WORDS[2:], True
+    return WORDS[:2], False
+
+
 # ---------------------------------------------------------------- Chat Completions
 
 def chat_json(req):
@@ -71,7 +85,10 @@ def chat_sse(req):
         events.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Paris"}'}}]}))
         events.append(chunk({}, "tool_calls"))
     else:
-        events += [chunk({"content": w}) for w in WORDS]
+        words, complete = _stream_words(req)
+        events += [chunk({"content": w}) for w in words]
+        if not complete:
+            return _sse(events)
         events.append(chunk({}, "stop"))
     if (req.get("stream_options") or {}).get("include_usage"):
         events.append(chunk({}, usage={"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}))
@@ -110,9 +127,12 @@ def messages_sse(req):
         events.append(("content_block_start", {"type": "content_block_start", "index": 0,
                        "content_block": {"type": "text", "text": ""}}))
         events.append(("ping", {"type": "ping"}))
-        for w in WORDS:
+        words, complete = _stream_words(req)
+        for w in words:
             events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
                            "delta": {"type": "text_delta", "text": w}}))
+        if not complete:
+            return _sse(events)
         stop = "end_turn"
     events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
     events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},

@@ -16,10 +16,6 @@ use super::{Interface, Strategy};
 pub const MAX_CONTINUATIONS: u32 = 5;
 /// `max_continuations` when not written.
 pub const DEFAULT_MAX_CONTINUATIONS: u32 = 2;
-/// Whether the request path runs stream recovery. The recovery core (`crate::recovery`)
-/// is complete, but the retry machine does not call it yet; until it does, `check` says
-/// that a written `stream_recovery` has no effect rather than let it pass silently.
-pub(crate) const STREAM_RECOVERY_RUNS: bool = false;
 
 /// How a provider entry continues a stream another attempt began (spec §12,
 /// `continuation:`): the form of "the original request plus the text so far as an
@@ -143,13 +139,6 @@ pub(crate) fn convert_stream_recovery(
         } else if let Some(n) = int_in(rep, v, &p, 1, u64::from(MAX_CONTINUATIONS)) {
             out.max_continuations = n as u32;
         }
-    }
-    if mode == Mode::Continue && !STREAM_RECOVERY_RUNS {
-        rep.warn(
-            path,
-            Pos::at(raw),
-            "stream_recovery is accepted, but this build does not run it yet: a stream that fails after commit still ends with an in-band error (see docs/streaming.md)",
-        );
     }
     (mode == Mode::Continue).then_some(out)
 }

@@ -231,6 +231,7 @@ impl Answer {
                     summary.status,
                     summary.attempts,
                     summary.model.as_deref(),
+                    summary.recovery.as_ref(),
                 );
                 if let Some(m) = self.meter.take() {
                     m.finish(now, &summary, &self.machine);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::machine::{RetryMachine, Summary};
-use crate::metrics::labels::{error_class, outcome};
+use crate::metrics::labels::{error_class, outcome, recovery_outcome};
 use crate::metrics::{ApiLabel, AttemptFacts, Finished, InFlight, MetricsShard};
 
 /// One machine-answered request's metrics, from dispatch to `Finish`.
@@ -66,6 +66,7 @@ impl RequestMeter {
                 .map(|t| t.saturating_duration_since(self.started)),
             total: now.saturating_duration_since(self.started),
             attempts: &attempts,
+            recovery: summary.recovery.as_ref().map(recovery_outcome),
         });
     }
 }

@@ -105,7 +105,7 @@ impl Connection {
                     target,
                     started,
                 };
-                log.finish(now, resp.status.as_u16(), 0, None);
+                log.finish(now, resp.status.as_u16(), 0, None, None);
                 self.record_immediate(Some(&log.target), resp.status.as_u16());
                 self.next_request(now, encoder.keeps_alive());
             }
@@ -198,7 +198,7 @@ impl Connection {
             target: head.map_or_else(|| "-".to_owned(), |h| h.target.clone()),
             started,
         };
-        log.finish(now, resp.status.as_u16(), 0, None);
+        log.finish(now, resp.status.as_u16(), 0, None, None);
         let target = head.map(|h| h.target.clone());
         self.record_immediate(target.as_deref(), resp.status.as_u16());
         self.start_closing();

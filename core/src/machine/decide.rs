@@ -142,7 +142,7 @@ pub(super) fn after_failure(
 
 /// Reads the failure's pushback and blocks the model or prefix (spec §4.5). Returns
 /// the pushback for the attempt record.
-fn record_pushback(
+pub(super) fn record_pushback(
     m: &mut RetryMachine,
     now: Instant,
     policy: &RetryPolicy,

@@ -175,8 +175,7 @@ impl RetryMachine {
     /// otherwise the attempt is dropped and the client told to come back in a second.
     pub(super) fn on_body_memory_full(&mut self) {
         tracing::warn!(request_id = %self.req.request_id, limit = self.gw.body_memory().limit(), "buffered body memory is full: ending the request");
-        let committed = self.relay_mut().is_some_and(|(_, committed)| committed);
-        if committed {
+        if self.client_status.is_some() {
             self.abort_stream(
                 "The gateway ran out of memory for buffered responses; the answer is incomplete.",
                 "gateway_overloaded",

@@ -16,11 +16,15 @@
 //! States are named after what they wait for: `Idle` (not started), `BackingOff`
 //! (a wait before the next attempt), `AwaitingResponse` (request sent, no head yet),
 //! `ReadingBody` (a whole body is being collected), `HoldingStream` (SSE before the
-//! commit point), `Streaming` (committed: no more retries), `Done`.
+//! commit point), `Streaming` (committed: no more retries), `Done`. With stream recovery
+//! (spec §12) a committed stream that fails is continued by further attempts whose
+//! answers are read in `Continuation` (`recover.rs`, `recover_read.rs`).
 
 mod decide;
 mod guard;
 mod receive;
+mod recover;
+mod recover_read;
 mod relay;
 mod report;
 mod select;
@@ -48,6 +52,7 @@ use crate::errors;
 use crate::gateway::{ProviderId, RequestContext};
 use crate::response::{set_attempt_headers, set_request_id, ClientResponse};
 use crate::routing::Targets;
+use crate::sse::SseFramer;
 use relay::StreamRelay;
 use select::Blocks;
 
@@ -85,6 +90,14 @@ enum Phase {
     },
     Streaming {
         relay: StreamRelay,
+    },
+    /// A continuation's event stream (spec §12), read by the request's `Recovery`;
+    /// `started` once its new text reached the client.
+    Continuation {
+        /// Its response status (a 2xx).
+        status: u16,
+        framer: SseFramer,
+        started: bool,
     },
 }
 
@@ -133,8 +146,12 @@ impl Attempt {
         let earliest = |a: AttemptTimer, b: AttemptTimer| if b.at < a.at { b } else { a };
         match self.phase {
             Phase::AwaitingResponse => commit,
-            Phase::HoldingStream { .. } => earliest(commit, idle),
-            Phase::ReadingBody { .. } | Phase::Streaming { .. } => earliest(deadline, idle),
+            Phase::HoldingStream { .. } | Phase::Continuation { started: false, .. } => {
+                earliest(commit, idle)
+            }
+            Phase::ReadingBody { .. }
+            | Phase::Streaming { .. }
+            | Phase::Continuation { started: true, .. } => earliest(deadline, idle),
         }
     }
 }
@@ -177,6 +194,8 @@ pub struct RetryMachine {
     kept_body: Option<BodyReservation>,
     /// The latest `now` the machine was handed (the end of its last attempt's record).
     last_event_at: Instant,
+    /// Stream recovery of the committed stream, when the primary's policy turns it on.
+    recovery: Option<Box<recover::Recovering>>,
 }
 
 impl RetryMachine {
@@ -206,6 +225,7 @@ impl RetryMachine {
             request_body: None,
             kept_body: None,
             last_event_at: ctx.now,
+            recovery: None,
         }
     }
 
@@ -319,7 +339,8 @@ impl RetryMachine {
                             timer.limit.as_millis()
                         )
                     };
-                    self.abort_stream(&message, "stream_timeout");
+                    let error_type = format!("timeout_{}ms", timer.limit.as_millis());
+                    self.stream_broke(now, &message, "stream_timeout", &error_type);
                 } else {
                     self.cancel_current();
                     let after = timer.limit;
@@ -337,7 +358,7 @@ impl RetryMachine {
     }
 
     fn on_shutdown(&mut self) {
-        if self.relay_mut().is_some_and(|(_, committed)| committed) {
+        if self.client_status.is_some() {
             self.abort_stream(
                 "The gateway is shutting down; the answer is incomplete.",
                 "gateway_shutdown",
@@ -389,7 +410,8 @@ impl RetryMachine {
     }
 
     /// Emits `Cancel` for the in-flight attempt, if any, unless a stream was started: after
-    /// commit nothing but `Forward` and `Finish` follows, and `Finish` drops the attempt.
+    /// commit only stream recovery starts and cancels attempts (`recover.rs`), and `Finish`
+    /// drops the attempt.
     fn cancel_current(&mut self) {
         if let State::InFlight(a) = &self.state {
             if self.client_status.is_none() {
@@ -496,6 +518,7 @@ impl RetryMachine {
             primary: self.req.primary,
             target: self.tried.last().copied(),
             records: std::mem::take(&mut self.records),
+            recovery: self.recovery.as_ref().and_then(|r| r.ran()).cloned(),
         }));
     }
 
@@ -512,12 +535,20 @@ impl RetryMachine {
 
     /// Handles a failed attempt (spec §4): records it, then retries or ends.
     fn fail(&mut self, now: Instant, failure: Failure) {
+        if self.in_continuation() {
+            self.continuation_failed(now, failure);
+            return;
+        }
         decide::after_failure(self, now, failure, None);
     }
 
     /// [`fail`](Self::fail) for an upstream error whose body, in the client's shape, is
     /// `answer`: what the client gets if the error passes through (spec §4.1).
     fn fail_with_answer(&mut self, now: Instant, failure: Failure, answer: Bytes) {
+        if self.in_continuation() {
+            self.continuation_failed(now, failure);
+            return;
+        }
         decide::after_failure(self, now, failure, Some(answer));
     }
 

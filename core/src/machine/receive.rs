@@ -19,16 +19,17 @@ impl RetryMachine {
     /// The current attempt's response head: a 2xx SSE answer to a streaming request is
     /// held until its commit point; anything else is read whole.
     pub(super) fn on_head(&mut self, now: Instant, status: u16, headers: HeaderMap) {
+        if self.in_continuation() {
+            self.on_continuation_head(now, status, headers);
+            return;
+        }
         let stream = self.is_stream();
         let Some(a) = self.attempt_mut() else { return };
         if !matches!(a.phase, Phase::AwaitingResponse) {
             return;
         }
         a.last_progress = now;
-        let is_sse = headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
+        let is_sse = is_event_stream(&headers);
         if (200..300).contains(&status) && stream && is_sse {
             let relay = StreamRelay::new(a.translation.stream());
             a.phase = Phase::HoldingStream { headers, relay };
@@ -68,6 +69,11 @@ impl RetryMachine {
                 if !self.account_stream() {
                     self.on_body_memory_full();
                 }
+                return;
+            }
+            Phase::Continuation { framer, .. } => {
+                framer.push(&data);
+                self.read_continuation(now);
                 return;
             }
         };
@@ -148,6 +154,18 @@ impl RetryMachine {
                 a.phase = Phase::Streaming { relay };
                 self.end_stream_cleanly(now, true);
             }
+            Phase::Continuation {
+                status,
+                framer,
+                started,
+            } => {
+                a.phase = Phase::Continuation {
+                    status,
+                    framer,
+                    started,
+                };
+                self.end_continuation(now);
+            }
         }
     }
 
@@ -158,10 +176,9 @@ impl RetryMachine {
         if committed {
             // The detail may name the upstream's address: the log has it, the client not.
             tracing::info!(request_id = %self.req.request_id, error = %error, "upstream failed mid-stream");
-            self.abort_stream(
-                "The upstream connection failed mid-stream; the answer is incomplete.",
-                "stream_interrupted",
-            );
+            let code = "stream_interrupted";
+            let message = "The upstream connection failed mid-stream; the answer is incomplete.";
+            self.stream_broke(now, message, code, code);
             return;
         }
         let failure = match error {
@@ -182,6 +199,14 @@ impl RetryMachine {
         };
         self.fail(now, Failure::Transport(failure));
     }
+}
+
+/// Whether a response head announces an SSE stream.
+pub(super) fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"))
 }
 
 /// A success body as the client gets it: passed through (checked to be well-formed JSON)

@@ -5,16 +5,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{decide, Action, Attempt, AttemptId, Event, Phase, RetryMachine, State};
 use crate::apis::{self, route, upstream_api_for, Target, TranslateError, UpstreamApi};
 use crate::classify::Failure;
-use crate::config::Interface;
+use crate::config::{Interface, Provider};
 use crate::errors;
 use crate::gateway::ProviderId;
 use crate::mock::{self, MockStep};
-use crate::provider;
+use crate::provider::{self, Endpoint};
+use crate::upstream::UpstreamHttpRequest;
 
 impl RetryMachine {
     /// Starts an attempt to `target` now, unless its failure circuit keeps it shut (then
@@ -90,22 +92,51 @@ impl RetryMachine {
         let Some(endpoint) = gw.endpoint(target) else {
             return; // only the mock provider has none
         };
-        let mut request = provider::build_request(
-            p,
-            endpoint,
-            body,
-            &self.req.client_headers,
-            self.is_stream(),
-        );
-        request.path_and_query = route::upstream_path(
+        let path = self.upstream_path(endpoint, upstream);
+        let request = self.upstream_request(p, endpoint, upstream, body, self.is_stream(), path);
+        self.push_send(now, id, target, request);
+    }
+
+    /// The path (and query) of an ordinary attempt speaking `upstream` to `endpoint`.
+    pub(super) fn upstream_path(&self, endpoint: &Endpoint, upstream: UpstreamApi) -> String {
+        route::upstream_path(
             &endpoint.path,
             upstream,
-            api,
+            self.api(),
             self.req.client_query.as_deref(),
-        );
-        let forwarded =
-            route::forwarded_headers(api, upstream, &self.req.client_headers, p.passthrough_auth);
+        )
+    }
+
+    /// The HTTP request of an attempt to `p` speaking `upstream`: `body` at `path`, the
+    /// target's credentials and headers, and the client headers that go with it
+    /// ([`route::forwarded_headers`]).
+    pub(super) fn upstream_request(
+        &self,
+        p: &Provider,
+        endpoint: &Endpoint,
+        upstream: UpstreamApi,
+        body: Bytes,
+        stream: bool,
+        path: String,
+    ) -> UpstreamHttpRequest {
+        let headers = &self.req.client_headers;
+        let mut request = provider::build_request(p, endpoint, body, headers, stream);
+        request.path_and_query = path;
+        let forwarded = route::forwarded_headers(self.api(), upstream, headers, p.passthrough_auth);
         add_forwarded(&mut request.headers, forwarded);
+        request
+    }
+
+    /// Queues the `Send` of attempt `id` to `target`; connecting may take the target's
+    /// `connect` timeout, never past the deadline.
+    pub(super) fn push_send(
+        &mut self,
+        now: Instant,
+        id: AttemptId,
+        target: ProviderId,
+        request: UpstreamHttpRequest,
+    ) {
+        let p = self.gw.provider(target);
         let connect_timeout = p
             .timeouts
             .connect

@@ -1,6 +1,7 @@
 //! The streaming side of the machine (spec §6, §9): the relay's client events held until
 //! the commit point of the client's API, relayed after it, and the stream ended cleanly or
-//! with the terminal error in the client's shape.
+//! with the terminal error in the client's shape. A committed stream that fails goes to
+//! stream recovery (`recover.rs`), which ends it the same way when it cannot continue it.
 
 use std::time::Instant;
 
@@ -43,7 +44,8 @@ impl RetryMachine {
                         MAX_EVENT_BYTES / (1024 * 1024)
                     );
                     if committed {
-                        self.abort_stream(&message, "stream_event_too_large");
+                        let code = "stream_event_too_large";
+                        self.stream_broke(now, &message, code, code);
                     } else {
                         self.cancel_current();
                         let failure =
@@ -70,13 +72,21 @@ impl RetryMachine {
                         self.commit(now, Bytes::new());
                     }
                     self.record_latency(now, LatencyMeasure::Total);
-                    self.actions.push_back(Action::Forward(event.bytes));
+                    self.forward_relayed(event.bytes);
                     self.finish(Outcome::Success, 200);
                     return;
                 }
                 EventKind::Error { detail } => {
                     let (detail, bytes) = self.scrub_event(detail, event.bytes);
-                    if committed {
+                    if committed && self.has_recovery() {
+                        // Not forwarded: recovery may still complete the answer, and ends
+                        // the stream with its own error when it cannot.
+                        let message = format!(
+                            "The upstream reported an error mid-stream ({}); the answer is incomplete.",
+                            upstream_error_message(&detail)
+                        );
+                        self.stream_broke(now, &message, "stream_error", "stream_error");
+                    } else if committed {
                         self.actions.push_back(Action::Forward(bytes));
                         self.finish(Outcome::StreamAborted, 200);
                     } else {
@@ -88,14 +98,14 @@ impl RetryMachine {
                 }
                 EventKind::Content => {
                     if committed {
-                        self.actions.push_back(Action::Forward(event.bytes));
+                        self.forward_relayed(event.bytes);
                     } else {
                         self.commit(now, event.bytes);
                     }
                 }
                 EventKind::Held => {
                     if committed {
-                        self.actions.push_back(Action::Forward(event.bytes));
+                        self.forward_relayed(event.bytes);
                     } else if !self.relay_mut().is_some_and(|(r, _)| r.hold(&event.bytes)) {
                         debug_assert_eq!(MAX_HELD_BYTES, 1024 * 1024);
                         self.cancel_current();
@@ -136,6 +146,7 @@ impl RetryMachine {
         self.decorate(&mut out, Some(target));
         self.client_status = Some(StatusCode::OK);
         self.record_success(now);
+        self.start_recovery(target);
         self.actions.push_back(Action::StartStream {
             status: StatusCode::OK,
             headers: out,
@@ -149,7 +160,7 @@ impl RetryMachine {
             bytes.freeze()
         };
         if !bytes.is_empty() {
-            self.actions.push_back(Action::Forward(bytes));
+            self.forward_relayed(bytes);
         }
         self.record_latency(now, LatencyMeasure::Ttfb);
     }
@@ -184,10 +195,9 @@ impl RetryMachine {
             self.record_latency(now, LatencyMeasure::Total);
             self.finish(Outcome::Success, 200);
         } else if committed {
-            self.abort_stream(
-                "The upstream stream ended before the answer was complete.",
-                "stream_truncated",
-            );
+            let code = "stream_truncated";
+            let message = "The upstream stream ended before the answer was complete.";
+            self.stream_broke(now, message, code, code);
         } else {
             let failure = TransportFailure::invalid("the stream ended before any content");
             self.fail(now, Failure::Transport(failure));
@@ -207,14 +217,27 @@ impl RetryMachine {
     }
 
     /// After commit: the terminal error event in the client's shape, and no completion
-    /// event (spec §6, §9).
+    /// event (spec §6, §9). Once stream recovery took over, its error, which also names
+    /// what recovery tried.
     pub(super) fn abort_stream(&mut self, message: &str, code: &str) {
-        let bytes = match self.relay_mut() {
-            Some((relay, _)) => relay.terminal_error(message, code),
-            None => StreamTranslator::relay(self.api(), "").terminal_error(message, code),
+        let bytes = match (self.recovery_error(message, code), self.relay_mut()) {
+            (Some(bytes), _) => bytes,
+            (None, Some((relay, _))) => relay.terminal_error(message, code),
+            (None, None) => StreamTranslator::relay(self.api(), "").terminal_error(message, code),
         };
         self.cancel_current();
         self.actions.push_back(Action::Forward(bytes));
         self.finish(Outcome::StreamAborted, 200);
+    }
+}
+
+/// What an upstream's in-band error event says, for the client's final error: its
+/// message, at most 200 characters (its credentials were scrubbed already).
+fn upstream_error_message(data: &str) -> String {
+    let message = crate::apis::messages::read_error(0, data.as_bytes()).message;
+    let message = message.trim();
+    match message.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message.to_owned(),
     }
 }

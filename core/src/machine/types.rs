@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
 use crate::gateway::ProviderId;
+use crate::recovery::RecoverySummary;
 use crate::response::ClientResponse;
 use crate::upstream::{ExchangeEvent, UpstreamHttpRequest};
 
@@ -138,6 +139,9 @@ pub struct Summary {
     pub target: Option<ProviderId>,
     /// Every attempt, in order, the last one included.
     pub records: Vec<super::AttemptRecord>,
+    /// What stream recovery did (spec §12), when a committed stream failed and the
+    /// primary's policy has `stream_recovery`; its `Display` is the log line's value.
+    pub recovery: Option<RecoverySummary>,
 }
 
 impl Event {

@@ -2,6 +2,7 @@
 //! config, so a scrape's series stay bounded whatever clients and upstreams send.
 
 use crate::machine::{AttemptRecord, Outcome};
+use crate::recovery::RecoverySummary;
 
 /// The client API a request path belongs to (spec §9): the `api` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -64,6 +65,20 @@ pub fn outcome(o: Outcome) -> &'static str {
     }
 }
 
+/// The `outcome` label of a stream recovery (spec §12): `completed` (a continuation
+/// finished the answer), `failed` (continuations ran, none finished it) or
+/// `not_continued` (none could be asked: no candidate, or the stream could not be
+/// continued).
+pub fn recovery_outcome(r: &RecoverySummary) -> &'static str {
+    if r.completed {
+        "completed"
+    } else if r.continuations() == 0 {
+        "not_continued"
+    } else {
+        "failed"
+    }
+}
+
 /// The `outcome` of a request the gateway answered itself (health checks, bad requests):
 /// `success` below 400, `failed` otherwise.
 pub fn immediate_outcome(status: u16) -> &'static str {
@@ -98,7 +113,12 @@ pub fn error_class(r: &AttemptRecord) -> &'static str {
     match r.error_type.as_str() {
         "ok" => "ok",
         "cancelled" => "cancelled",
-        "stream_aborted" => "stream_aborted",
+        // A committed stream's failure, and a continuation that ended early.
+        "stream_aborted" | "stream_truncated" => "stream_aborted",
+        // A continuation whose text could not be used (spec §12).
+        "restarted" | "refusal" | "tool_call" | "no_content" | "untranslatable" | "abandoned" => {
+            "unusable_continuation"
+        }
         "connect_error" => "connect_error",
         "invalid_response" => "invalid_response",
         "stream_error" => "stream_error",
@@ -111,10 +131,11 @@ pub fn error_class(r: &AttemptRecord) -> &'static str {
 }
 
 /// Every `error_type` value, for the documentation test.
-pub const ERROR_CLASSES: [&str; 17] = [
+pub const ERROR_CLASSES: [&str; 18] = [
     "ok",
     "cancelled",
     "stream_aborted",
+    "unusable_continuation",
     "connect_error",
     "invalid_response",
     "stream_error",

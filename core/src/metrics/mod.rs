@@ -52,6 +52,7 @@ pub struct Counts {
     pub(crate) attempts: BTreeMap<(Slot, &'static str), u64>,
     pub(crate) retries: BTreeMap<Slot, u64>,
     pub(crate) failovers: BTreeMap<(Slot, Slot), u64>,
+    pub(crate) recoveries: BTreeMap<(Slot, &'static str), u64>,
     pub(crate) commit: BTreeMap<Slot, Histogram>,
     pub(crate) duration: BTreeMap<Slot, Histogram>,
     pub(crate) in_flight: i64,
@@ -77,6 +78,7 @@ impl Counts {
         add(&mut self.attempts, &o.attempts);
         add(&mut self.retries, &o.retries);
         add(&mut self.failovers, &o.failovers);
+        add(&mut self.recoveries, &o.recoveries);
         add_h(&mut self.commit, &o.commit);
         add_h(&mut self.duration, &o.duration);
         self.in_flight += o.in_flight;
@@ -118,6 +120,15 @@ impl Counts {
             .sum()
     }
 
+    /// Stream recoveries of requests routed to `model`, by outcome.
+    pub fn recoveries_of(&self, model: Slot) -> Vec<(&'static str, u64)> {
+        self.recoveries
+            .iter()
+            .filter(|((s, _), _)| *s == model)
+            .map(|((_, o), v)| (*o, *v))
+            .collect()
+    }
+
     /// Requests being answered by the retry machine now.
     pub fn in_flight(&self) -> i64 {
         self.in_flight
@@ -152,6 +163,9 @@ pub struct Finished<'a> {
     /// From the request's arrival to its end.
     pub total: Duration,
     pub attempts: &'a [AttemptFacts],
+    /// How the request's stream recovery ended, when its committed stream failed and
+    /// recovery ran ([`labels::recovery_outcome`]).
+    pub recovery: Option<&'static str>,
 }
 
 /// One worker thread's counters. See the module docs.
@@ -197,6 +211,9 @@ impl MetricsShard {
             if pair[0].target != pair[1].target {
                 *c.failovers.entry((pair[0].slot, pair[1].slot)).or_default() += 1;
             }
+        }
+        if let Some(o) = f.recovery {
+            *c.recoveries.entry((f.primary, o)).or_default() += 1;
         }
         if let Some(commit) = f.commit {
             c.commit.entry(f.model).or_default().observe(commit);

@@ -134,6 +134,16 @@ fn request_families(
         .iter()
         .map(|((from, to), v)| (vec![("from", name(*from)), ("to", name(*to))], *v))
         .collect();
+    let recoveries = c
+        .recoveries
+        .iter()
+        .map(|((slot, o), v)| {
+            (
+                vec![("model", name(*slot)), ("outcome", (*o).to_owned())],
+                *v,
+            )
+        })
+        .collect();
     let hist = |m: &std::collections::BTreeMap<Slot, Histogram>| {
         m.iter()
             .map(|(slot, h)| (vec![("model", name(*slot))], h.clone()))
@@ -144,6 +154,7 @@ fn request_families(
         ("switchback_upstream_attempts_total", "Upstream attempts, by provider entry and error_type (ok for the attempt that answered).", Family::Counter(attempts)),
         ("switchback_retries_total", "Attempts after a request's first, by the model the request was routed to.", Family::Counter(retries)),
         ("switchback_failovers_total", "Retries sent to another provider entry than the attempt before, by the entry failed over from and to.", Family::Counter(failovers)),
+        ("switchback_stream_recoveries_total", "Committed streams that failed and were recovered (spec 12), by the model the request was routed to and outcome (completed, failed, not_continued).", Family::Counter(recoveries)),
         ("switchback_time_to_commit_seconds", "Time from a request's arrival to its response head (a stream's first content event), by the model that answered.", Family::Histogram(hist(&c.commit))),
         ("switchback_request_duration_seconds", "Time from a request's arrival to its end, by the model that answered (or was tried last).", Family::Histogram(hist(&c.duration))),
         ("switchback_requests_in_flight", "Requests being answered by the retry machine.", Family::Gauge(vec![(Vec::new(), c.in_flight)])),

@@ -470,6 +470,17 @@ impl Recovery {
         self.summary.not_continued = Some(why);
     }
 
+    /// Takes back the plan [`next_continuation`](Self::next_continuation) made last, which
+    /// the machine did not send (the retry budget refused it): it no longer counts toward
+    /// `max_continuations` nor names its model, and recovery stops for `why` as with
+    /// [`stop`](Self::stop). Without a continuation in flight it is `stop` alone.
+    pub fn withdraw(&mut self, why: NotContinuable) {
+        if self.current.take().is_some() {
+            self.summary.models.pop();
+        }
+        self.stop(why);
+    }
+
     /// The event that ends the client's stream when recovery cannot complete it (spec §6,
     /// §12): the client API's in-band error with `message` (the stream's own failure, e.g.
     /// "The upstream stream ended before the answer was complete."), followed by every

@@ -37,6 +37,9 @@ pub enum NotContinuable {
     RetryBudget,
     /// The request's deadline left no time for another continuation.
     Deadline,
+    /// Every candidate left is blocked (a Retry-After or failure block, spec §4.5, §11):
+    /// the client's stream is open and silent, so recovery does not wait for one.
+    Blocked,
 }
 
 impl NotContinuable {
@@ -55,6 +58,7 @@ impl NotContinuable {
             NotContinuable::LimitReached(_) => "max_continuations",
             NotContinuable::RetryBudget => "retry_budget",
             NotContinuable::Deadline => "deadline",
+            NotContinuable::Blocked => "blocked",
         }
     }
 }
@@ -81,6 +85,7 @@ impl fmt::Display for NotContinuable {
             }
             NotContinuable::RetryBudget => f.write_str("the retry budget admits no more retries"),
             NotContinuable::Deadline => f.write_str("the request's deadline has passed"),
+            NotContinuable::Blocked => f.write_str("every candidate left is blocked"),
         }
     }
 }

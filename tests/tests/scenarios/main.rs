@@ -8,7 +8,8 @@
 //! HTTP/1.0 framing and its assertions, and its long waits scaled down.
 //!
 //! The scenarios live in one module per concern (`seed`, `transport`, `streaming`,
-//! `rules`, `disconnect`, `surface`, `limits`, `plano`, `storm`, `faults`, `http`, `doors`),
+//! `rules`, `disconnect`, `surface`, `limits`, `plano`, `storm`, `faults`, `http`, `doors`,
+//! `recovery`),
 //! on the shared `harness`.
 
 #![cfg_attr(
@@ -24,6 +25,7 @@ mod harness;
 mod http;
 mod limits;
 mod plano;
+mod recovery;
 mod rules;
 mod seed;
 mod storm;
@@ -72,6 +74,11 @@ use plano::{
     plano_alias_routes_to_target, plano_exact_beats_wildcard, plano_fallback_through_wildcard,
     plano_http_host_and_endpoint, plano_max_retries_retries_503_same_model,
     plano_wildcard_routes_concrete_model,
+};
+use recovery::{
+    recovery_cut_after_40_words_same_model, recovery_every_candidate_rejects,
+    recovery_fallback_rejects_prefill_primary_accepts,
+    recovery_openai_client_anthropic_primary_native, recovery_stall_continued_by_the_fallback,
 };
 use rules::{
     error_code_400_fails_over, passthrough_400_untouched, then_long_retry_after_fails_over_at_once,
@@ -204,4 +211,9 @@ scenarios! {
     doors_cut_before_commit_fails_over_invisibly,
     doors_cut_after_commit_ends_with_the_apis_error,
     doors_error_shapes,
+    recovery_cut_after_40_words_same_model,
+    recovery_stall_continued_by_the_fallback,
+    recovery_fallback_rejects_prefill_primary_accepts,
+    recovery_every_candidate_rejects,
+    recovery_openai_client_anthropic_primary_native,
 }
