@@ -271,8 +271,21 @@ fn client_bytes(body: &Bytes) -> Vec<u8> {
 
 /// Runs every path and variant for about `budget` each (at most `max_requests`).
 /// `only` keeps the rows whose "path variant" contains it.
-pub fn run(max_requests: u64, budget: Duration, only: Option<&str>) -> Vec<CoreResult> {
-    let loaded = load_str(CONFIG, &|_| None).expect("core benchmark config");
+///
+/// `metrics: false` runs the same paths with `metrics: {enabled: false}`, to show what
+/// recording costs the core.
+pub fn run(
+    max_requests: u64,
+    budget: Duration,
+    only: Option<&str>,
+    metrics: bool,
+) -> Vec<CoreResult> {
+    let yaml = if metrics {
+        CONFIG.to_owned()
+    } else {
+        format!("{CONFIG}metrics: {{enabled: false}}\n")
+    };
+    let loaded = load_str(&yaml, &|_| None).expect("core benchmark config");
     let gw = Arc::new(Gateway::new(loaded.config).expect("gateway"));
     let plain = Bytes::from(crate::http1::chat_body("openai/bench", false, None));
     let failover = Bytes::from(crate::http1::chat_body("openai/primary", false, None));
@@ -354,7 +367,7 @@ mod tests {
 
     #[test]
     fn every_path_succeeds_with_the_expected_attempts() {
-        let r = run(20, Duration::from_millis(50), None);
+        let r = run(20, Duration::from_millis(50), None, true);
         assert_eq!(r.len(), 9);
         for c in &r {
             let want = if c.path.starts_with("429") { 2.0 } else { 1.0 };

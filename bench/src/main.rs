@@ -9,6 +9,11 @@
 //!
 //! See `docs/benchmarks.md`.
 
+/// The gateway binary's allocator (`cli/src/main.rs`), so the core benchmark measures the
+/// core as it runs in the gateway.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod core_bench;
 mod http1;
 mod load;
@@ -49,6 +54,9 @@ enum Command {
         /// for profiling one path.
         #[arg(long)]
         only: Option<String>,
+        /// Run with `metrics: {enabled: false}` (to compare what recording costs).
+        #[arg(long)]
+        metrics_off: bool,
     },
     /// Serve the mock upstream on 127.0.0.1:PORT (used by `all`).
     Mock {
@@ -68,9 +76,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::All(opts) => run::all(opts),
         Command::MetricsCost(opts) => metrics_cost::run(&opts),
-        Command::Core { requests, only } => {
+        Command::Core {
+            requests,
+            only,
+            metrics_off,
+        } => {
             let budget = std::time::Duration::from_secs(2);
-            let results = core_bench::run(requests, budget, only.as_deref());
+            let results = core_bench::run(requests, budget, only.as_deref(), !metrics_off);
             print!("{}", run::core_table(&results).markdown());
             ExitCode::SUCCESS
         }
