@@ -81,7 +81,6 @@ impl Runtime for Smol {
     }
 }
 
-/// A listening socket registered with async-io.
 /// Tasks polled between two polls of the reactor by this thread.
 const BURST: usize = 8;
 
@@ -109,6 +108,7 @@ async fn run_in_bursts<T>(ex: &LocalExecutor<'_>, main: smol::Task<T>) -> T {
     }
 }
 
+/// A listening socket registered with async-io.
 #[derive(Debug)]
 pub struct SmolListener(Async<TcpListener>);
 
