@@ -166,7 +166,21 @@ impl StateSync {
         }
     }
 
+    /// Accepts remote records by `rules` from now on. Call it when the gateway is
+    /// reloaded (spec §13), with [`RemoteRules::for_gateway`] of the new gateway, so a
+    /// model the new config adds is accepted and a longer block it allows is not cut.
+    /// Blocks already applied stay as they are.
+    pub fn set_rules(&mut self, rules: RemoteRules) {
+        self.rules = rules;
+    }
+
+    /// The rules remote records are accepted by now.
+    pub fn rules(&self) -> &RemoteRules {
+        &self.rules
+    }
+
     /// The next thing the runtime must do; drain after every `handle_*`.
+    #[must_use]
     pub fn poll_action(&mut self) -> Option<SyncAction> {
         self.actions.pop_front()
     }
