@@ -430,6 +430,11 @@ impl StateSync {
         if load.pump(now, &mut self.commands, &self.prefix, MAX_IN_FLIGHT) {
             self.load = None;
             self.status.loads += 1;
+            tracing::debug!(
+                redis = %self.endpoint,
+                records_applied = self.status.records_applied,
+                "shared state: loaded the blocks stored in Redis"
+            );
             if self.load_wanted {
                 self.start_load(now);
             }
