@@ -82,7 +82,8 @@ fn sighup_with_a_broken_file(state: &Path, file: &Path, addr: SocketAddr) {
     const FAILED: &str = r#"switchback_config_reloads_total{result="failed"}"#;
     let failed_before = metric(addr, FAILED);
     let refused_before = log(state).matches(REFUSED).count();
-    let report_before = std::fs::read_to_string(state.join("switchback.reload")).unwrap_or_default();
+    let report_before =
+        std::fs::read_to_string(state.join("switchback.reload")).unwrap_or_default();
     let models_before = models(addr);
     std::fs::write(file, "model_providers:\n  - model: mock/ok\n    retry_policy: {on_failures: {consecutive: many}}\n").unwrap();
     let pid: i32 = std::fs::read_to_string(state.join("switchback.pid"))
@@ -97,8 +98,7 @@ fn sighup_with_a_broken_file(state: &Path, file: &Path, addr: SocketAddr) {
     let refused = log(state);
     let line = refused
         .lines()
-        .filter(|l| l.contains(REFUSED))
-        .last()
+        .rfind(|l| l.contains(REFUSED))
         .expect("the refusal line");
     assert!(line.contains("consecutive"), "{line}");
     assert_eq!(metric(addr, FAILED), failed_before + 1);

@@ -444,8 +444,13 @@ fn two_replicas_on_tokio_share_blocks_through_redis() {
 /// `config` without the `openai/gpt-4o-mini` entry.
 fn config_without_mini(port: u16, url: &str, prefix: &str, up: &Upstreams) -> String {
     let full = config(port, url, prefix, up);
-    let start = full.find("  - model: openai/gpt-4o-mini").expect("the mini entry");
-    let end = start + full[start..].find(&format!("  - model: {FALLBACK}")).expect("next");
+    let start = full
+        .find("  - model: openai/gpt-4o-mini")
+        .expect("the mini entry");
+    let end = start
+        + full[start..]
+            .find(&format!("  - model: {FALLBACK}"))
+            .expect("next");
     format!("{}{}", &full[..start], &full[end..])
 }
 
@@ -484,14 +489,21 @@ fn a_late_replica_loads_blocks_and_a_reload_widens_what_it_accepts(runtime: &str
         runtime,
         &config_without_mini(c_port, &url, &prefix, &up),
         &dir,
-        &[("RUST_LOG", "info,switchback_core::shared_state=debug".to_string())],
+        &[(
+            "RUST_LOG",
+            "info,switchback_core::shared_state=debug".to_string(),
+        )],
     );
     c.wait_log(LOADED, 1, Duration::from_secs(10));
     let before = up.rate_limited.calls();
     let r = chat(c.addr, "openai/gpt-4o");
     answered_by(&r, FALLBACK);
     assert_eq!(r.header("x-switchback-attempts"), Some("1"));
-    assert_eq!(up.rate_limited.calls(), before, "C never called the blocked model");
+    assert_eq!(
+        up.rate_limited.calls(),
+        before,
+        "C never called the blocked model"
+    );
 
     // C gains openai/gpt-4o-mini by a reload; A's block on it, recorded after, reaches C.
     c.reload(&config(c_port, &url, &prefix, &up));

@@ -91,12 +91,18 @@ mod tests {
         load_str(yaml, &|_| None).unwrap().config
     }
 
+    /// A starting instant for the tests' virtual clock.
+    #[allow(clippy::disallowed_methods)]
+    fn epoch() -> std::time::Instant {
+        std::time::Instant::now()
+    }
+
     const TWO_MODELS: &str = "model_providers:\n  - model: mock/ok\n  - model: mock/slow\n";
 
     #[test]
     fn a_block_on_a_dropped_model_goes_and_one_on_a_kept_model_stays() {
         let old = Gateway::new(config(TWO_MODELS)).unwrap();
-        let now = std::time::Instant::now();
+        let now = epoch();
         let until = now + std::time::Duration::from_secs(60);
         {
             let mut t = old.blocks().lock();
@@ -131,7 +137,7 @@ mod tests {
             ))
         };
         let old = Gateway::new(budgeted("0")).unwrap();
-        let now = std::time::Instant::now();
+        let now = epoch();
         let id = old.find_model("mock/ok").unwrap();
         {
             let mut b = old.retry_budget(id).unwrap().lock();
@@ -152,7 +158,11 @@ mod tests {
         assert_eq!(own(&old).refused, 2);
         let new = Gateway::succeed(budgeted("0.5"), &old).unwrap();
         let s = own(&new);
-        assert_eq!((s.first_attempts, s.retries, s.refused), (10, 0, 2), "{s:?}");
+        assert_eq!(
+            (s.first_attempts, s.retries, s.refused),
+            (10, 0, 2),
+            "{s:?}"
+        );
         assert_eq!(s.allowed, 5, "the new ratio over the old window");
         let id = new.find_model("mock/ok").unwrap();
         assert!(new.retry_budget(id).unwrap().lock().try_retry(later));

@@ -142,7 +142,10 @@ mod tests {
         let out = upstream_headers(&[(TRACEPARENT, CLIENT), (TRACESTATE, STATE)]);
         assert_eq!(out.get(TRACESTATE).unwrap(), STATE);
         let sent = out.get(TRACEPARENT).unwrap().to_str().unwrap();
-        assert!(sent.starts_with("00-0af7651916cd43dd8448eb211c80319c-"), "{sent}");
+        assert!(
+            sent.starts_with("00-0af7651916cd43dd8448eb211c80319c-"),
+            "{sent}"
+        );
         assert_ne!(sent, CLIENT, "the attempt's own span is the parent");
     }
 

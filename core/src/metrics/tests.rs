@@ -286,7 +286,10 @@ fn an_empty_retry_budget_counts_its_rejections_and_has_no_headroom() {
         "{text}"
     );
     assert_eq!(
-        value(&text, r#"switchback_retry_budget_headroom{budget="gateway"}"#),
+        value(
+            &text,
+            r#"switchback_retry_budget_headroom{budget="gateway"}"#
+        ),
         Some(0.0),
         "{text}"
     );
@@ -294,7 +297,10 @@ fn an_empty_retry_budget_counts_its_rejections_and_has_no_headroom() {
     let gw = gateway(FAILOVER);
     let text = Client::new(&gw).exchange(&get("/metrics"));
     assert_eq!(
-        value(&text, r#"switchback_retry_budget_headroom{budget="gateway"}"#),
+        value(
+            &text,
+            r#"switchback_retry_budget_headroom{budget="gateway"}"#
+        ),
         Some(100.0),
         "{text}"
     );

@@ -339,8 +339,10 @@ fn messages_this_gateway_cannot_use_are_ignored_and_long_blocks_cut() {
 #[test]
 fn new_rules_after_a_reload_accept_added_models_and_longer_blocks() {
     let mut net = two_replicas();
-    let added = br#"{"v":1,"kind":"retry_after","scope":"model","name":"openai/gpt-4o-mini","ms":60000}"#;
-    let long = br#"{"v":1,"kind":"retry_after","scope":"model","name":"openai/gpt-4o","ms":900000}"#;
+    let added =
+        br#"{"v":1,"kind":"retry_after","scope":"model","name":"openai/gpt-4o-mini","ms":60000}"#;
+    let long =
+        br#"{"v":1,"kind":"retry_after","scope":"model","name":"openai/gpt-4o","ms":900000}"#;
     net.redis.publish(CHANNEL, added);
     net.redis.publish(CHANNEL, long);
     net.settle();
@@ -355,8 +357,15 @@ fn new_rules_after_a_reload_accept_added_models_and_longer_blocks() {
     net.redis.publish(CHANNEL, added);
     net.redis.publish(CHANNEL, long);
     net.settle();
-    assert_eq!(pushback_until(&net, 0, "openai/gpt-4o-mini"), Some(secs(60)));
-    assert_eq!(pushback_until(&net, 0, GPT), Some(secs(900)), "no longer cut");
+    assert_eq!(
+        pushback_until(&net, 0, "openai/gpt-4o-mini"),
+        Some(secs(60))
+    );
+    assert_eq!(
+        pushback_until(&net, 0, GPT),
+        Some(secs(900)),
+        "no longer cut"
+    );
     // The replica that was not reloaded still goes by its old rules.
     assert_eq!(pushback_until(&net, 1, "openai/gpt-4o-mini"), None);
     // Loaded keys go by the new rules too: a 10-minute latency block on the added model,

@@ -188,8 +188,11 @@ fn sample_alerts() -> String {
 /// rules`), and every `switchback_*` metric they name is one the gateway exports.
 #[test]
 fn promtool_accepts_the_sample_alerts() {
-    let Some(promtool) = require("promtool", "prometheus", "promtool_accepts_the_sample_alerts")
-    else {
+    let Some(promtool) = require(
+        "promtool",
+        "prometheus",
+        "promtool_accepts_the_sample_alerts",
+    ) else {
         return;
     };
     let rules = sample_alerts();
