@@ -2,8 +2,13 @@
 //! switchback processes on the same runtime serve the same config, one with
 //! `metrics: {enabled: false}`, in front of one mock upstream; rounds of maximum
 //! throughput alternate between them (the order flips every round, so drift on a
-//! shared machine hits both alike), and the medians are compared.
+//! shared machine hits both alike), and the medians are compared. Before measuring it
+//! checks that `/metrics` answers 404 on the gateway with metrics off and 200 on the
+//! other, so a config that failed to switch metrics off aborts the run instead of
+//! comparing a gateway with itself.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -29,6 +34,40 @@ pub struct MetricsCostOptions {
     /// Do not pin processes to CPUs.
     #[arg(long)]
     no_pin: bool,
+}
+
+/// The status code `GET /metrics` gets from `addr`.
+fn metrics_status(addr: SocketAddr) -> Result<u16, String> {
+    let fail = |e: std::io::Error| format!("GET /metrics on {addr}: {e}");
+    let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(fail)?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(fail)?;
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .map_err(fail)?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(2).any(|w| w == b"\r\n") {
+        let n = conn.read(&mut buf).map_err(fail)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&head);
+    line.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("GET /metrics on {addr}: no status line in {line:?}"))
+}
+
+/// Fails unless `/metrics` is served where metrics are on and absent where they are off.
+fn check_metrics_switch(on: SocketAddr, off: SocketAddr) -> Result<(), String> {
+    match (metrics_status(on)?, metrics_status(off)?) {
+        (200, 404) => Ok(()),
+        (a, b) => Err(format!(
+            "expected /metrics to answer 200 with metrics on and 404 with them off, got {a} and {b}; the two gateways would not differ in what is measured"
+        )),
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -68,6 +107,7 @@ fn measure(opts: &MetricsCostOptions) -> Result<(), String> {
                 switchback_config(port, mock, mock)
             )
         })?;
+    check_metrics_switch(on, off)?;
     let req = chat_request(&chat_body("openai/bench", false, None));
     let round = Duration::from_secs(opts.seconds.max(1));
     for addr in [on, off] {
@@ -103,4 +143,32 @@ fn measure(opts: &MetricsCostOptions) -> Result<(), String> {
     );
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A one-shot server answering every connection with `status`.
+    fn answering(status: u16) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten().take(2) {
+                let mut buf = [0u8; 1024];
+                let _ = conn.read(&mut buf);
+                let _ = write!(conn, "HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn the_run_aborts_unless_metrics_are_on_in_one_and_off_in_the_other() {
+        assert_eq!(check_metrics_switch(answering(200), answering(404)), Ok(()));
+        let err = check_metrics_switch(answering(200), answering(200)).unwrap_err();
+        assert!(err.contains("got 200 and 200"), "{err}");
+        assert!(check_metrics_switch(answering(404), answering(404)).is_err());
+    }
 }

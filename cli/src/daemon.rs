@@ -216,10 +216,12 @@ pub fn down(state: Option<PathBuf>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `switchback reload`: checks the config the gateway started by `up` serves with the
-/// loader `serve` uses (exit 1 with its errors, the gateway untouched), then sends SIGHUP
-/// and waits for the gateway to report the outcome (exit 1 with the reason when it kept
-/// the old config, e.g. for a listener change).
+/// `switchback reload`: sends SIGHUP to the gateway started by `up` and waits for it to
+/// report the outcome: exit 0 when the new config serves, 1 with the gateway's reasons
+/// when it kept the old one (a file that does not load, a listener change). The file is
+/// judged by the gateway alone, in its own environment (the one `up` ran in, plus the
+/// `.env` beside the config): a `$VAR` set there but not in this shell is no error, and
+/// one unset there is, whatever this shell holds.
 pub fn reload(state: Option<PathBuf>) -> ExitCode {
     let dir = state_dir(state);
     let Some(pid) = running_pid(&dir) else {
@@ -239,18 +241,6 @@ pub fn reload(state: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(errors) = config::validate(&path) {
-        for e in &errors {
-            eprintln!("error: {e}");
-        }
-        eprintln!(
-            "{}: {} error(s); the gateway (pid {}) keeps serving its current config",
-            path.display(),
-            errors.len(),
-            pid.as_raw_nonzero()
-        );
-        return ExitCode::FAILURE;
-    }
     let report = dir.join(RELOAD_FILE);
     let before = fs::read_to_string(&report).unwrap_or_default();
     if let Err(e) = kill_process(pid, Signal::HUP) {

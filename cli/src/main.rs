@@ -54,8 +54,9 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
-    /// Make the gateway started by `up` re-read its config (as SIGHUP does); exit 1 with
-    /// the errors when the new config is refused (the old one keeps serving).
+    /// Make the gateway started by `up` re-read its config (as SIGHUP does), in the
+    /// gateway's own environment; exit 1 with the gateway's errors when it refuses the new
+    /// config (the old one keeps serving).
     Reload {
         /// Where the pid and log files live.
         #[arg(long)]

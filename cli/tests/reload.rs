@@ -1,15 +1,24 @@
 //! `switchback reload` against a gateway started by `switchback up` (spec §1, §13), on
-//! each runtime: a valid change takes effect and exits 0; a file that does not load, and
-//! a listener change the gateway refuses, exit 1 with the reason while the old config
-//! keeps serving; with no gateway up it exits 1.
+//! each runtime: a valid change takes effect and exits 0, even when the caller's shell
+//! lacks a `$VAR` the config uses (the gateway's own environment judges); a file that does
+//! not load, and a listener change the gateway refuses, exit 1 with the reason while the
+//! old config keeps serving; with no gateway up it exits 1. Also SIGHUP sent straight to
+//! the gateway with a broken file: logged, counted as failed, reported, old config kept.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use rustix::process::{kill_process, Pid, Signal};
 
 use switchback_tests::client::get;
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchback");
+/// Set only in the environment `switchback up` runs in; the config's trace collector
+/// comes from it (an unset variable there is a config error).
+const KEY_VAR: &str = "SWITCHBACK_RELOAD_TEST_COLLECTOR";
+const REFUSED: &str = "reload refused, the previous config keeps serving";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -20,7 +29,7 @@ fn free_port() -> u16 {
 
 fn config(port: u16, extra_model: Option<&str>) -> String {
     let mut y = format!(
-        "version: v0.3.0\nlisteners:\n  - type: model\n    name: model_listener\n    port: {port}\nmodel_providers:\n  - model: mock/ok\n    default: true\n"
+        "version: v0.3.0\nlisteners:\n  - type: model\n    name: model_listener\n    port: {port}\ntracing:\n  random_sampling: 100\n  opentracing_grpc_endpoint: ${KEY_VAR}\nmodel_providers:\n  - model: mock/ok\n    default: true\n"
     );
     if let Some(m) = extra_model {
         y.push_str(&format!("  - model: {m}\n"));
@@ -28,14 +37,81 @@ fn config(port: u16, extra_model: Option<&str>) -> String {
     y
 }
 
-fn switchback(args: &[&str], state: &Path) -> Output {
+/// Runs `switchback ARGS --state-dir STATE` with `env` added and `KEY_VAR` removed.
+fn switchback_env(args: &[&str], state: &Path, env: &[(&str, &str)]) -> Output {
     Command::new(BIN)
         .args(args)
         .arg("--state-dir")
         .arg(state)
         .env_remove("RUST_LOG")
+        .env_remove(KEY_VAR)
+        .envs(env.iter().copied())
         .output()
         .expect("run switchback")
+}
+
+fn switchback(args: &[&str], state: &Path) -> Output {
+    switchback_env(args, state, &[])
+}
+
+fn metric(addr: SocketAddr, series: &str) -> u64 {
+    get(addr, "/metrics")
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} on /metrics"))
+}
+
+fn log(state: &Path) -> String {
+    std::fs::read_to_string(state.join("switchback.log")).unwrap_or_default()
+}
+
+/// Waits until `check` holds, failing after a generous bound.
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGHUP straight to the gateway (no `switchback reload`) with a file that does not
+/// load: the refusal is logged, counted as failed on /metrics, written to the report
+/// with the error, and the old config keeps serving.
+fn sighup_with_a_broken_file(state: &Path, file: &Path, addr: SocketAddr) {
+    const FAILED: &str = r#"switchback_config_reloads_total{result="failed"}"#;
+    let failed_before = metric(addr, FAILED);
+    let refused_before = log(state).matches(REFUSED).count();
+    let report_before =
+        std::fs::read_to_string(state.join("switchback.reload")).unwrap_or_default();
+    let models_before = models(addr);
+    std::fs::write(file, "model_providers:\n  - model: mock/ok\n    retry_policy: {on_failures: {consecutive: many}}\n").unwrap();
+    let pid: i32 = std::fs::read_to_string(state.join("switchback.pid"))
+        .expect("the pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    kill_process(Pid::from_raw(pid).expect("pid"), Signal::HUP).expect("SIGHUP");
+    wait_until("the refusal in the log", || {
+        log(state).matches(REFUSED).count() > refused_before
+    });
+    let refused = log(state);
+    let line = refused
+        .lines()
+        .rfind(|l| l.contains(REFUSED))
+        .expect("the refusal line");
+    assert!(line.contains("consecutive"), "{line}");
+    assert_eq!(metric(addr, FAILED), failed_before + 1);
+    let report = std::fs::read_to_string(state.join("switchback.reload")).expect("the report");
+    assert_ne!(report, report_before);
+    let mut lines = report.lines();
+    assert!(
+        lines.next().is_some_and(|l| l.ends_with(" failed")),
+        "{report}"
+    );
+    assert!(lines.any(|l| l.contains("consecutive")), "{report}");
+    assert_eq!(models(addr), models_before, "the old config keeps serving");
+    assert_eq!(get(addr, "/healthz").status, 200);
 }
 
 fn models(addr: SocketAddr) -> Vec<String> {
@@ -78,10 +154,15 @@ fn run(runtime: &str) {
 
     std::fs::write(&file, config(port, None)).unwrap();
     let file_arg = file.to_str().unwrap();
-    let up = switchback(&["up", file_arg, "--runtime", runtime], &state);
+    let up = switchback_env(
+        &["up", file_arg, "--runtime", runtime],
+        &state,
+        &[(KEY_VAR, &format!("http://127.0.0.1:{}", free_port()))],
+    );
     assert!(up.status.success(), "{}", text(&up));
     assert_eq!(models(addr), ["mock/ok"]);
 
+    // The caller's shell has no KEY_VAR: the gateway's environment has, and judges.
     std::fs::write(&file, config(port, Some("mock/slow"))).unwrap();
     let ok = switchback(&["reload"], &state);
     assert!(ok.status.success(), "{}", text(&ok));
@@ -109,16 +190,18 @@ fn run(runtime: &str) {
     );
     assert_eq!(models(addr), ["mock/ok", "mock/slow"]);
 
+    sighup_with_a_broken_file(&state, &file, addr);
+
     let metrics = get(addr, "/metrics").text();
     assert!(
         metrics.contains(r#"switchback_config_reloads_total{result="ok"} 1"#)
-            && metrics.contains(r#"switchback_config_reloads_total{result="failed"} 1"#),
+            && metrics.contains(r#"switchback_config_reloads_total{result="failed"} 3"#),
         "{metrics}"
     );
     let down = switchback(&["down"], &state);
     assert!(down.status.success(), "{}", text(&down));
-    let log = std::fs::read_to_string(state.join("switchback.log")).unwrap_or_default();
-    assert!(log.contains("reload refused"), "{log}");
+    let log = log(&state);
+    assert!(log.contains(REFUSED), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -4,8 +4,9 @@
 //! measured and printed (`propagation:` lines; run with `--nocapture` to see them). Then
 //! Redis is killed: both keep serving, each logs the outage once, and after Redis comes
 //! back (empty) they converge again. Also: `rediss://` with a password and a database,
-//! a replica on each runtime, no credential in the trace-level logs; and a Redis that is
-//! never there.
+//! a replica on each runtime, no credential in the trace-level logs; a replica that starts
+//! after a block was written loads it from Redis and follows a reload that adds a model;
+//! and a Redis that is never there.
 //!
 //! Needs Debian's `redis-server`; see `switchback_tests::redis` for how it is found,
 //! installed, or loudly skipped.
@@ -32,6 +33,8 @@ const CONVERGE_WITHIN: Duration = Duration::from_secs(15);
 const OUTAGE_LOGGED: &str = "shared state: Redis is unavailable";
 const REACHABLE_AGAIN: &str = "shared state: Redis is reachable again";
 const SHARING: &str = "shared state: sharing blocks through Redis";
+const LOADED: &str = "shared state: loaded the blocks stored in Redis";
+const RELOADED: &str = "config reloaded; new requests use it";
 
 fn free_port() -> u16 {
     refused_port()
@@ -40,6 +43,7 @@ fn free_port() -> u16 {
 /// A `switchback serve` process.
 struct Replica {
     child: Option<Child>,
+    config: PathBuf,
     log: PathBuf,
     addr: SocketAddr,
 }
@@ -75,6 +79,7 @@ impl Replica {
             .expect("start switchback");
         let replica = Replica {
             child: Some(child),
+            config,
             log,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
         };
@@ -114,6 +119,16 @@ impl Replica {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Rewrites the config file to `yaml`, sends SIGHUP, and waits for the reload's log line.
+    fn reload(&self, yaml: &str) {
+        let before = self.log().matches(RELOADED).count();
+        fs::write(&self.config, yaml).expect("write the config");
+        let child = self.child.as_ref().expect("running");
+        let pid = Pid::from_raw(child.id() as i32).expect("pid");
+        kill_process(pid, Signal::HUP).expect("SIGHUP");
+        self.wait_log(RELOADED, before + 1, Duration::from_secs(10));
     }
 
     /// SIGTERM, wait, and the whole log.
@@ -424,6 +439,99 @@ fn two_replicas_on_smol_share_blocks_through_redis() {
 #[test]
 fn two_replicas_on_tokio_share_blocks_through_redis() {
     two_replicas_share_blocks_and_survive_a_redis_restart("tokio");
+}
+
+/// `config` without the `openai/gpt-4o-mini` entry.
+fn config_without_mini(port: u16, url: &str, prefix: &str, up: &Upstreams) -> String {
+    let full = config(port, url, prefix, up);
+    let start = full
+        .find("  - model: openai/gpt-4o-mini")
+        .expect("the mini entry");
+    let end = start
+        + full[start..]
+            .find(&format!("  - model: {FALLBACK}"))
+            .expect("next");
+    format!("{}{}", &full[..start], &full[end..])
+}
+
+/// A replica that starts after a block was written (so pub/sub cannot bring it) finds it
+/// in the load from Redis on connect (`SCAN`, `PTTL`, `GETRANGE` against the real
+/// server), and its first request goes to the fallback. Then that replica is reloaded
+/// with a model it did not have: a block another replica records on that model from then
+/// on steers it too (the Redis session took the new config's rules).
+fn a_late_replica_loads_blocks_and_a_reload_widens_what_it_accepts(runtime: &str) {
+    let Some(redis) = RedisServer::start(RedisOptions::default()) else {
+        return;
+    };
+    let dir = temp_dir(&format!("replicas-late-{runtime}"));
+    let up = Upstreams::start();
+    let prefix = format!("sb-late-{runtime}");
+    let url = redis.url(0);
+    let a = Replica::start(
+        "a",
+        runtime,
+        &config(free_port(), &url, &prefix, &up),
+        &dir,
+        &[],
+    );
+    a.wait_log(SHARING, 1, Duration::from_secs(10));
+    answered_by(&chat(a.addr, "openai/gpt-4o"), FALLBACK);
+    let key = format!("{prefix}:block:retry_after:model:openai/gpt-4o");
+    let end = Instant::now() + STEER_WITHIN;
+    while redis.cli(&["EXISTS", &key]).trim() != "1" {
+        assert!(Instant::now() < end, "A never stored {key}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let c_port = free_port();
+    let c = Replica::start(
+        "c",
+        runtime,
+        &config_without_mini(c_port, &url, &prefix, &up),
+        &dir,
+        &[(
+            "RUST_LOG",
+            "info,switchback_core::shared_state=debug".to_string(),
+        )],
+    );
+    c.wait_log(LOADED, 1, Duration::from_secs(10));
+    let before = up.rate_limited.calls();
+    let r = chat(c.addr, "openai/gpt-4o");
+    answered_by(&r, FALLBACK);
+    assert_eq!(r.header("x-switchback-attempts"), Some("1"));
+    assert_eq!(
+        up.rate_limited.calls(),
+        before,
+        "C never called the blocked model"
+    );
+
+    // C gains openai/gpt-4o-mini by a reload; A's block on it, recorded after, reaches C.
+    c.reload(&config(c_port, &url, &prefix, &up));
+    answered_by(&chat(a.addr, "openai/gpt-4o-mini"), FALLBACK);
+    let since = up.rate_limited_later.requests()[0].at;
+    let (took, n) = steered_after(
+        c.addr,
+        "openai/gpt-4o-mini",
+        &up.rate_limited_later,
+        since,
+        Duration::from_millis(1),
+        STEER_WITHIN,
+    );
+    report(runtime, "retry_after on a model added by a reload", took, n);
+    for log in [a.stop(), c.stop()] {
+        assert!(!log.contains(OUTAGE_LOGGED), "{log}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_late_replica_on_smol_loads_blocks_and_follows_a_reload() {
+    a_late_replica_loads_blocks_and_a_reload_widens_what_it_accepts("smol");
+}
+
+#[test]
+fn a_late_replica_on_tokio_loads_blocks_and_follows_a_reload() {
+    a_late_replica_loads_blocks_and_a_reload_widens_what_it_accepts("tokio");
 }
 
 /// `rediss://` with a password and a database, replica A on smol and B on tokio, at

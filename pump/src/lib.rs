@@ -157,9 +157,10 @@ pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, St
     let tls = TlsSetup::from_env()?;
     let specs = listener_specs(&config);
     let gateway = Arc::new(Gateway::new(config).map_err(|e| StartError::Gateway(e.0))?);
-    // The shared-state task keeps the block table in step; reloads keep that table.
-    let mut state_sync = state_sync::prepare(&gateway, &tls);
     let live = LiveGateway::new(gateway);
+    // The shared-state task keeps the block table in step; reloads keep that table and
+    // hand the task the new gateway's rules for records from other replicas.
+    let mut state_sync = state_sync::prepare(&live, &tls);
     let mut bound = Vec::with_capacity(specs.len());
     for spec in specs {
         let addr = spec.addr;

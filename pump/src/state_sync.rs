@@ -4,7 +4,8 @@
 //! runtime, through [`Runtime::connect`] (TCP, and TLS for `rediss://` with the rustls
 //! setup of the upstreams) and [`Runtime::timer`]. Requests never wait on it: they only
 //! touch the block table, whose lock this task takes briefly to drain records and to apply
-//! the ones from other replicas.
+//! the ones from other replicas. After a reload (spec §13) the task accepts remote
+//! records by the new gateway's rules (its models, its longest block) from its next step.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,8 +13,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use switchback_core::gateway::Gateway;
-use switchback_core::shared_state::{LinkId, StateSync, SyncAction};
+use switchback_core::reload::LiveGateway;
+use switchback_core::shared_state::{LinkId, RemoteRules, StateSync, SyncAction};
 
 use crate::runtime::{connect, ConnectError, Io, Runtime, Timer, Upstream};
 use crate::tls::TlsSetup;
@@ -25,16 +26,18 @@ const READ_BYTES: usize = 16 * 1024;
 
 type Connecting<R> = Pin<Box<dyn Future<Output = Result<Upstream<R>, ConnectError>>>>;
 
-/// A session ready to run, with the TLS setup it connects with.
+/// A session ready to run, with the TLS setup it connects with and the live gateway
+/// whose reloads bring it new rules.
 pub(crate) struct Prepared {
     sync: StateSync,
     tls: TlsSetup,
+    live: Arc<LiveGateway>,
 }
 
-/// The session for `gateway`'s `state.redis`, if it has one. Its TLS setup is the
-/// upstreams' (bundled roots plus `SWITCHBACK_CA_FILE`) without the `http/1.1` ALPN.
-pub(crate) fn prepare(gateway: &Gateway, tls: &TlsSetup) -> Option<Prepared> {
-    let sync = StateSync::for_gateway(gateway, Instant::now(), fastrand::u64(..))?;
+/// The session for the current gateway's `state.redis`, if it has one. Its TLS setup is
+/// the upstreams' (bundled roots plus `SWITCHBACK_CA_FILE`) without the `http/1.1` ALPN.
+pub(crate) fn prepare(live: &Arc<LiveGateway>, tls: &TlsSetup) -> Option<Prepared> {
+    let sync = StateSync::for_gateway(&live.current(), Instant::now(), fastrand::u64(..))?;
     let mut config = (*tls.config).clone();
     config.alpn_protocols.clear();
     Some(Prepared {
@@ -42,6 +45,7 @@ pub(crate) fn prepare(gateway: &Gateway, tls: &TlsSetup) -> Option<Prepared> {
         tls: TlsSetup {
             config: Arc::new(config),
         },
+        live: Arc::clone(live),
     })
 }
 
@@ -50,6 +54,8 @@ pub(crate) async fn run<R: Runtime>(prepared: Prepared) {
     SyncTask::<R> {
         sync: prepared.sync,
         tls: prepared.tls,
+        seen: prepared.live.version(),
+        live: prepared.live,
         commands: Slot::Empty,
         subscriber: Slot::Empty,
         timer: R::timer(),
@@ -69,6 +75,9 @@ enum Slot<R: Runtime> {
 struct SyncTask<R: Runtime> {
     sync: StateSync,
     tls: TlsSetup,
+    live: Arc<LiveGateway>,
+    /// The live gateway's version the session's rules were taken from.
+    seen: u64,
     commands: Slot<R>,
     subscriber: Slot<R>,
     timer: R::Timer,
@@ -84,7 +93,19 @@ impl<R: Runtime> SyncTask<R> {
         }
     }
 
+    /// After a reload, takes the rules of the gateway now serving (one atomic load when
+    /// nothing was reloaded). `state` itself cannot change on a reload (`reload_check`).
+    fn follow_reload(&mut self) {
+        let version = self.live.version();
+        if version != self.seen {
+            self.seen = version;
+            self.sync
+                .set_rules(RemoteRules::for_gateway(&self.live.current()));
+        }
+    }
+
     fn step(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        self.follow_reload();
         self.sync.handle_records(now, cx.waker());
         let mut progress = self.actions();
         for link in [LinkId::Commands, LinkId::Subscriber] {

@@ -1,6 +1,9 @@
 //! What a request carries upstream of its trace context: the attempt's own
-//! `traceparent` when the request is traced, else the client's `traceparent` (and
-//! `tracestate`) unchanged, so a trace the gateway does not record still joins up.
+//! `traceparent` when the request is traced, else the client's `traceparent` unchanged,
+//! so a trace the gateway does not record still joins up. The client's `tracestate`
+//! goes on unchanged in both cases when its `traceparent` was valid (W3C trace-context:
+//! a participant that continues a trace propagates its `tracestate`); when the gateway
+//! starts a trace of its own it sends none.
 
 use std::time::{Instant, SystemTime};
 
@@ -13,8 +16,12 @@ use crate::trace::{RequestTrace, SpanRecord, TRACEPARENT, TRACESTATE};
 /// One request's trace propagation. See the module docs.
 #[derive(Debug)]
 pub(crate) enum Propagation {
-    /// Sampled: spans are recorded, each attempt sends its own span as parent.
-    Traced(Box<RequestTrace>),
+    /// Sampled: spans are recorded, each attempt sends its own span as parent, and the
+    /// client's `tracestate` when the trace continues the client's.
+    Traced {
+        trace: Box<RequestTrace>,
+        tracestate: Option<HeaderValue>,
+    },
     /// Not recorded here: the client's headers go on unchanged.
     Client {
         traceparent: HeaderValue,
@@ -38,7 +45,14 @@ impl Propagation {
         if let Some(settings) = tracing {
             let trace = RequestTrace::start(settings, headers, method, target, seed, started, wall);
             if trace.sampled() {
-                return Some(Propagation::Traced(Box::new(trace)));
+                let tracestate = trace
+                    .continues_client_trace()
+                    .then(|| headers.get(TRACESTATE).cloned())
+                    .flatten();
+                return Some(Propagation::Traced {
+                    trace: Box::new(trace),
+                    tracestate,
+                });
             }
         }
         let traceparent = headers.get(TRACEPARENT)?.clone();
@@ -52,9 +66,12 @@ impl Propagation {
     pub(crate) fn decorate(&self, attempt: AttemptId, headers: &mut HeaderMap) {
         let name = HeaderName::from_static(TRACEPARENT);
         match self {
-            Propagation::Traced(t) => {
-                headers.insert(name, t.attempt_traceparent(attempt.0));
+            Propagation::Traced { trace, tracestate } => {
+                headers.insert(name, trace.attempt_traceparent(attempt.0));
                 headers.remove(TRACESTATE);
+                if let Some(ts) = tracestate {
+                    headers.insert(HeaderName::from_static(TRACESTATE), ts.clone());
+                }
             }
             Propagation::Client {
                 traceparent,
@@ -76,8 +93,68 @@ impl Propagation {
         request_id: &str,
     ) -> Vec<SpanRecord> {
         match self {
-            Propagation::Traced(t) => t.finish(now, summary, request_id),
+            Propagation::Traced { trace, .. } => trace.finish(now, summary, request_id),
             Propagation::Client { .. } => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    const CLIENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const STATE: &str = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+
+    fn upstream_headers(client: &[(&'static str, &str)]) -> HeaderMap {
+        let config = load_str(
+            "model_providers:\n  - model: mock/ok\ntracing:\n  random_sampling: 100\n  otlp_http_endpoint: http://127.0.0.1:4318\n",
+            &|_| None,
+        )
+        .unwrap()
+        .config;
+        let mut headers = HeaderMap::new();
+        for (k, v) in client {
+            headers.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        #[allow(clippy::disallowed_methods)]
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let p = Propagation::start(
+            config.tracing.as_ref(),
+            &headers,
+            "POST",
+            "/v1/chat/completions",
+            7,
+            now,
+            wall,
+        )
+        .expect("a propagation");
+        assert!(matches!(p, Propagation::Traced { .. }), "sampled");
+        // The request's own headers, as the machine forwards them, then decorated.
+        let mut out = headers.clone();
+        p.decorate(AttemptId(1), &mut out);
+        out
+    }
+
+    #[test]
+    fn a_traced_request_forwards_the_clients_tracestate_unchanged() {
+        let out = upstream_headers(&[(TRACEPARENT, CLIENT), (TRACESTATE, STATE)]);
+        assert_eq!(out.get(TRACESTATE).unwrap(), STATE);
+        let sent = out.get(TRACEPARENT).unwrap().to_str().unwrap();
+        assert!(
+            sent.starts_with("00-0af7651916cd43dd8448eb211c80319c-"),
+            "{sent}"
+        );
+        assert_ne!(sent, CLIENT, "the attempt's own span is the parent");
+    }
+
+    #[test]
+    fn a_trace_the_gateway_starts_sends_no_tracestate() {
+        let out = upstream_headers(&[(TRACEPARENT, "garbage"), (TRACESTATE, STATE)]);
+        assert!(out.get(TRACESTATE).is_none());
+        let out = upstream_headers(&[(TRACESTATE, STATE)]);
+        assert!(out.get(TRACESTATE).is_none());
+        assert!(out.get(TRACEPARENT).is_some());
     }
 }

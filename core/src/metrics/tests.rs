@@ -234,3 +234,148 @@ model_providers:
         "{text}"
     );
 }
+
+impl Client {
+    /// Sends `raw` and runs the clock only until the bytes received contain `needle`;
+    /// returns what was received so far.
+    fn exchange_until(&mut self, raw: &str, needle: &str) -> String {
+        self.conn.handle_client_input(self.now, raw.as_bytes());
+        for _ in 0..1000 {
+            while let Some(b) = self.conn.poll_client_transmit() {
+                let n = b.len();
+                self.got.extend_from_slice(b);
+                self.conn.handle_client_written(self.now, n);
+            }
+            let got = String::from_utf8_lossy(&self.got).into_owned();
+            if got.contains(needle) {
+                return got;
+            }
+            let at = self.conn.poll_timeout().expect("a timer while waiting");
+            self.now = self.now.max(at);
+            self.conn.handle_timeout(self.now);
+        }
+        panic!("never received {needle:?}");
+    }
+}
+
+fn stream_chat(model: &str) -> String {
+    let body = format!(
+        r#"{{"model":"{model}","stream":true,"messages":[{{"role":"user","content":"hi"}}]}}"#
+    );
+    format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[test]
+fn an_empty_retry_budget_counts_its_rejections_and_has_no_headroom() {
+    let gw = gateway(&format!(
+        "{FAILOVER}retry_budget: {{ratio: 0, min_per_second: 0}}\n"
+    ));
+    let mut c = Client::new(&gw);
+    let answer = c.exchange(&chat("mock/rate-limited"));
+    assert!(answer.contains("x-switchback-attempts: 1"), "{answer}");
+    let text = c.exchange(&get("/metrics"));
+    assert_eq!(
+        value(
+            &text,
+            r#"switchback_retry_budget_rejections_total{budget="gateway"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"switchback_retry_budget_headroom{budget="gateway"}"#
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    // The default budget has room: its floor alone admits 100 retries per window.
+    let gw = gateway(FAILOVER);
+    let text = Client::new(&gw).exchange(&get("/metrics"));
+    assert_eq!(
+        value(
+            &text,
+            r#"switchback_retry_budget_headroom{budget="gateway"}"#
+        ),
+        Some(100.0),
+        "{text}"
+    );
+}
+
+#[test]
+fn latency_and_failure_blocks_show_in_the_blocks_gauge() {
+    let gw = gateway(
+        "
+model_providers:
+  - model: mock/slow
+    default: true
+    mock: {delay: 1s}
+    retry_policy:
+      fallback_models: [mock/ok]
+      on_high_latency: {threshold_ms: 100, min_triggers: 1, block_duration_seconds: 60}
+  - model: mock/unavailable
+    retry_policy:
+      fallback_models: [mock/ok]
+      on_failures: {consecutive: 1, window_seconds: 30, block_duration_seconds: 30}
+  - model: mock/ok
+",
+    );
+    let mut c = Client::new(&gw);
+    assert!(c.exchange(&chat("mock/slow")).starts_with("HTTP/1.1 200"));
+    // One 503 opens the circuit (`consecutive: 1`); the answer itself does not matter.
+    let answer = c.exchange(&chat("mock/unavailable"));
+    assert!(answer.contains("x-switchback-model: mock/"), "{answer}");
+    let text = c.exchange(&get("/metrics"));
+    assert_eq!(
+        value(
+            &text,
+            r#"switchback_blocks_active{model="mock/slow",scope="model",kind="latency"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"switchback_blocks_active{model="mock/unavailable",scope="model",kind="failures"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_open_stream_is_counted_and_its_commit_timed() {
+    let gw = gateway(FAILOVER);
+    let mut streaming = Client::new(&gw);
+    let head = streaming.exchange_until(&stream_chat("mock/ok"), "text/event-stream");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut scraper = Client::new(&gw);
+    let text = scraper.exchange(&get("/metrics"));
+    assert_eq!(value(&text, "switchback_streams_open"), Some(1.0), "{text}");
+    assert_eq!(value(&text, "switchback_requests_in_flight"), Some(1.0));
+    let rest = streaming.exchange("");
+    assert!(rest.contains("[DONE]"), "{rest}");
+    let text = scraper.exchange(&get("/metrics"));
+    assert_eq!(value(&text, "switchback_streams_open"), Some(0.0), "{text}");
+    assert_eq!(
+        value(
+            &text,
+            r#"switchback_time_to_commit_seconds_count{model="mock/ok"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"switchback_requests_total{api="chat_completions",model="mock/ok",status_class="2xx",outcome="success"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+}

@@ -166,7 +166,21 @@ impl StateSync {
         }
     }
 
+    /// Accepts remote records by `rules` from now on. Call it when the gateway is
+    /// reloaded (spec §13), with [`RemoteRules::for_gateway`] of the new gateway, so a
+    /// model the new config adds is accepted and a longer block it allows is not cut.
+    /// Blocks already applied stay as they are.
+    pub fn set_rules(&mut self, rules: RemoteRules) {
+        self.rules = rules;
+    }
+
+    /// The rules remote records are accepted by now.
+    pub fn rules(&self) -> &RemoteRules {
+        &self.rules
+    }
+
     /// The next thing the runtime must do; drain after every `handle_*`.
+    #[must_use]
     pub fn poll_action(&mut self) -> Option<SyncAction> {
         self.actions.pop_front()
     }
@@ -416,6 +430,11 @@ impl StateSync {
         if load.pump(now, &mut self.commands, &self.prefix, MAX_IN_FLIGHT) {
             self.load = None;
             self.status.loads += 1;
+            tracing::debug!(
+                redis = %self.endpoint,
+                records_applied = self.status.records_applied,
+                "shared state: loaded the blocks stored in Redis"
+            );
             if self.load_wanted {
                 self.start_load(now);
             }

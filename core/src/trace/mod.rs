@@ -166,3 +166,42 @@ pub fn rejected_spans(body: &[u8]) -> u64 {
         .and_then(|r| r.partial_success)
         .map_or(0, |p| u64::try_from(p.rejected_spans).unwrap_or(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(n: usize, name: &str) -> Vec<SpanRecord> {
+        (0..n)
+            .map(|i| SpanRecord {
+                trace_id: [1; 16],
+                span_id: [i as u8 + 1; 8],
+                parent_span_id: None,
+                parent_is_remote: false,
+                name: name.to_owned(),
+                kind: SpanKind::Server,
+                start: UNIX_EPOCH,
+                end: UNIX_EPOCH,
+                attributes: Vec::new(),
+                error: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_full_queue_drops_a_requests_spans_whole_and_says_how_many() {
+        let mut q = SpanQueue::new(4);
+        assert_eq!(q.push(spans(3, "first")), 0);
+        assert_eq!(q.push(spans(2, "second")), 2, "3 + 2 > 4: dropped whole");
+        assert_eq!(q.len(), 3, "nothing of the second request went in");
+        assert_eq!(q.push(spans(1, "third")), 0, "one still fits");
+        assert_eq!(q.push(spans(1, "fourth")), 1, "full");
+        let batch = q.take_batch(10);
+        let names: Vec<&str> = batch.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["first", "first", "first", "third"]);
+        assert!(q.is_empty());
+        assert_eq!(q.push(spans(4, "after")), 0, "room again once drained");
+        assert_eq!(q.take_batch(3).len(), 3, "batches are bounded");
+        assert_eq!(q.len(), 1);
+    }
+}

@@ -142,6 +142,12 @@ impl RequestTrace {
         }
     }
 
+    /// Whether the trace continues the client's (its `traceparent` parsed), so the
+    /// client's `tracestate` belongs to it and goes on upstream.
+    pub fn continues_client_trace(&self) -> bool {
+        self.parent.is_some()
+    }
+
     /// Whether this request's spans are recorded and exported.
     pub fn sampled(&self) -> bool {
         self.context.sampled

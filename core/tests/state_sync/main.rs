@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use net::Net;
 use switchback_core::block_table::{BlockKey, LatencyTrigger};
-use switchback_core::shared_state::{LinkId, HEALTH_INTERVAL, RECONNECT_MAX, REPLY_TIMEOUT};
+use switchback_core::shared_state::{
+    LinkId, RemoteRules, HEALTH_INTERVAL, RECONNECT_MAX, REPLY_TIMEOUT,
+};
 
 const GPT: &str = "openai/gpt-4o";
 const CLAUDE: &str = "anthropic/claude-3-5-sonnet";
@@ -332,4 +334,58 @@ fn messages_this_gateway_cannot_use_are_ignored_and_long_blocks_cut() {
     let late = net.add_replica();
     assert_eq!(pushback_until(&net, late, GPT), None);
     assert!(net.replicas[late].sync.status().subscribed);
+}
+
+#[test]
+fn new_rules_after_a_reload_accept_added_models_and_longer_blocks() {
+    let mut net = two_replicas();
+    let added =
+        br#"{"v":1,"kind":"retry_after","scope":"model","name":"openai/gpt-4o-mini","ms":60000}"#;
+    let long =
+        br#"{"v":1,"kind":"retry_after","scope":"model","name":"openai/gpt-4o","ms":900000}"#;
+    net.redis.publish(CHANNEL, added);
+    net.redis.publish(CHANNEL, long);
+    net.settle();
+    assert_eq!(pushback_until(&net, 0, "openai/gpt-4o-mini"), None);
+    assert_eq!(pushback_until(&net, 0, GPT), Some(secs(300)), "cut");
+    // The reload adds a model and allows blocks of up to 20 minutes.
+    let mut models = net::MODELS.to_vec();
+    models.push("openai/gpt-4o-mini");
+    let rules = RemoteRules::new(models, secs(1200));
+    net.replicas[0].sync.set_rules(rules.clone());
+    assert_eq!(net.replicas[0].sync.rules(), &rules);
+    net.redis.publish(CHANNEL, added);
+    net.redis.publish(CHANNEL, long);
+    net.settle();
+    assert_eq!(
+        pushback_until(&net, 0, "openai/gpt-4o-mini"),
+        Some(secs(60))
+    );
+    assert_eq!(
+        pushback_until(&net, 0, GPT),
+        Some(secs(900)),
+        "no longer cut"
+    );
+    // The replica that was not reloaded still goes by its old rules.
+    assert_eq!(pushback_until(&net, 1, "openai/gpt-4o-mini"), None);
+    // Loaded keys go by the new rules too: a 10-minute latency block on the added model,
+    // loaded when the commands connection comes back.
+    let now = net.now;
+    net.redis.set(
+        now,
+        "sb:block:latency:model:openai/gpt-4o-mini",
+        r#"{"v":1,"kind":"latency","scope":"model","name":"openai/gpt-4o-mini"}"#,
+        secs(600),
+    );
+    net.replicas[0].sync.handle_eof(now, LinkId::Commands);
+    net.advance(RECONNECT_MAX + secs(1));
+    assert!(net.replicas[0].sync.status().loads >= 2);
+    let later = net.now;
+    let left = net.replicas[0]
+        .blocks
+        .lock()
+        .latency_until(later, "openai/gpt-4o-mini")
+        .map(|u| u - later);
+    let left = left.expect("the loaded block applies");
+    assert!(left > secs(590), "not cut to the old 300 s: {left:?}");
 }

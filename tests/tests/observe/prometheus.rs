@@ -1,6 +1,7 @@
 //! The exposition as Prometheus itself reads it: `promtool check metrics`, and a real
 //! Prometheus server scraping the admin listener and answering a query for a failover
-//! counter through its HTTP API (both from Debian's `prometheus` package).
+//! counter through its HTTP API, and `promtool check rules` on the sample alerts of
+//! docs/operations.md (all from Debian's `prometheus` package).
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
@@ -161,4 +162,73 @@ pub(crate) fn prometheus_scrapes_a_failover_counter<R: Runtime>() {
     }
     assert_eq!(seen, Some(1.0), "Prometheus never had {wanted}");
     assert_eq!(query(prom, r#"up{job="switchback"}"#), Some(1.0));
+}
+
+/// The YAML block under `## Sample alerts` in docs/operations.md.
+fn sample_alerts() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/operations.md");
+    let doc = std::fs::read_to_string(&path).expect("read docs/operations.md");
+    let section = doc
+        .split_once("\n## Sample alerts\n")
+        .expect("a `## Sample alerts` section")
+        .1;
+    let block = section
+        .split_once("```yaml\n")
+        .expect("a yaml block in the section")
+        .1;
+    let (yaml, _) = block.split_once("\n```").expect("the block's end");
+    assert!(
+        !section[..section.find("```yaml").unwrap()].contains("\n## "),
+        "the yaml block is not in the Sample alerts section"
+    );
+    format!("{yaml}\n")
+}
+
+/// The sample alerts in docs/operations.md are valid Prometheus rules (`promtool check
+/// rules`), and every `switchback_*` metric they name is one the gateway exports.
+#[test]
+fn promtool_accepts_the_sample_alerts() {
+    let Some(promtool) = require(
+        "promtool",
+        "prometheus",
+        "promtool_accepts_the_sample_alerts",
+    ) else {
+        return;
+    };
+    let rules = sample_alerts();
+    let dir = std::env::temp_dir().join(format!("switchback-alerts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let file = dir.join("alerts.yml");
+    std::fs::write(&file, &rules).expect("write the rules");
+    let out = Command::new(&promtool)
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .expect("run promtool");
+    let _ = std::fs::remove_dir_all(&dir);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool check rules: {}\n{said}\n--- rules:\n{rules}",
+        out.status
+    );
+    assert!(said.contains("SUCCESS: 4 rules found"), "{said}");
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/operations.md"),
+    )
+    .expect("read docs/operations.md");
+    for name in rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("switchback_"))
+    {
+        assert!(
+            doc.contains(&format!("| `{name}` |")),
+            "the sample alerts use {name}, which the metrics reference does not list"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Traces of a failover, received by an OTLP collector over HTTP and over gRPC: one
 //! request span (a child of the client's `traceparent`) with one child span per attempt,
-//! each attempt's `traceparent` sent upstream naming that attempt's span.
+//! each attempt's `traceparent` sent upstream naming that attempt's span, with the
+//! client's `tracestate` unchanged.
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -39,7 +40,12 @@ fn failover_spans<R: Runtime>(tracing: &str, receiver: &Receiver) {
     let yaml = format!("{}tracing:\n{tracing}", failover_config(""));
     let gw = start::<R>(&yaml, &[primary.port(), secondary.port()]);
     let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
-    let r = post_chat_with(gw.addr, &chat_request(), &[("traceparent", &traceparent)]);
+    let tracestate = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+    let r = post_chat_with(
+        gw.addr,
+        &chat_request(),
+        &[("traceparent", &traceparent), ("tracestate", tracestate)],
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let spans = receiver.wait_spans(3);
     assert_eq!(spans.len(), 3, "{spans:#?}");
@@ -86,11 +92,13 @@ fn failover_spans<R: Runtime>(tracing: &str, receiver: &Receiver) {
     assert_eq!(attr(second, "switchback.error_type").as_deref(), Some("ok"));
     assert!(attr(second, "switchback.wait_ms").is_some());
     assert!(second.status.as_ref().is_none_or(|s| s.code != 2));
-    // Each upstream got the traceparent of its own attempt span.
+    // Each upstream got the traceparent of its own attempt span, and the client's
+    // tracestate unchanged.
     for (mock, span) in [(&primary, first), (&secondary, second)] {
         let sent = mock.requests()[0].header("traceparent").map(str::to_owned);
         let expected = format!("00-{CLIENT_TRACE}-{}-01", hex(&span.span_id));
         assert_eq!(sent.as_deref(), Some(expected.as_str()));
+        assert_eq!(mock.requests()[0].header("tracestate"), Some(tracestate));
     }
     assert!(receiver
         .resource()
