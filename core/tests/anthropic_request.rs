@@ -116,6 +116,27 @@ fn n_above_one_is_unsupported() {
 }
 
 #[test]
+fn temperature_outside_anthropics_range_is_rejected_not_clamped() {
+    for t in ["1.5", "2", "-0.1"] {
+        let body = format!(r#"{{"messages":[{{"role":"user","content":"x"}}],"temperature":{t}}}"#);
+        let err = translate_request(body.as_bytes(), "claude-sonnet-4-5", DEFAULT_MAX_TOKENS)
+            .expect_err(t);
+        assert!(
+            matches!(err, TranslateError::Unsupported(_)),
+            "{t}: {err:?}"
+        );
+        assert!(err.to_string().contains("`temperature`"), "{err}");
+    }
+    for t in ["0", "0.7", "1"] {
+        let body = format!(r#"{{"messages":[{{"role":"user","content":"x"}}],"temperature":{t}}}"#);
+        let out =
+            translate_request(body.as_bytes(), "claude-sonnet-4-5", DEFAULT_MAX_TOKENS).expect(t);
+        let want: f64 = t.parse().expect("number");
+        assert_eq!(json(&out)["temperature"], want, "{t} is sent as it is");
+    }
+}
+
+#[test]
 fn logprobs_true_is_unsupported() {
     let err = reject("logprobs");
     assert!(matches!(err, TranslateError::Unsupported(_)), "{err:?}");
@@ -177,7 +198,8 @@ fn pdf_file_part_becomes_document() {
     .expect("translates");
     assert_eq!(
         json(&out)["messages"][0]["content"][0],
-        serde_json::json!({"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"JVBERi0="}})
+        serde_json::json!({"type":"document","title":"a.pdf","source":{"type":"base64","media_type":"application/pdf","data":"JVBERi0="}}),
+        "the file's name is the document's title"
     );
 }
 

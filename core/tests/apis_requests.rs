@@ -369,3 +369,218 @@ fn mistral_targets_get_nine_character_tool_call_ids() {
         "toolu_01A"
     );
 }
+
+#[test]
+fn messages_images_and_documents_to_chat() {
+    // An image by URL stays a URL, inline data becomes a `data:` URL; a base64 PDF becomes a
+    // `file` part (its `title` the `filename`), a text document text.
+    let got = translate(
+        ClientApi::Messages,
+        &fixture("messages/media.request.json"),
+        UpstreamApi::ChatCompletions,
+        "gpt-4o",
+    )
+    .expect("translates");
+    assert_eq!(got, json(&fixture("messages/media.chat.json")));
+}
+
+#[test]
+fn responses_images_and_files_to_chat_and_messages() {
+    let body = fixture("responses/media.request.json");
+    let chat = translate(
+        ClientApi::Responses,
+        &body,
+        UpstreamApi::ChatCompletions,
+        "gpt-4o",
+    )
+    .expect("to chat");
+    assert_eq!(chat, json(&fixture("responses/media.chat.json")));
+    let messages = translate(
+        ClientApi::Responses,
+        &body,
+        UpstreamApi::Messages,
+        "claude-sonnet-4-5",
+    )
+    .expect("to messages");
+    assert_eq!(messages, json(&fixture("responses/media.messages.json")));
+}
+
+#[test]
+fn a_responses_file_by_url_is_a_url_document_for_anthropic_only() {
+    let body = br#"{"model":"m","input":[{"role":"user","content":[
+        {"type":"input_file","file_url":"https://example.com/report.pdf"}]}]}"#;
+    let messages = translate(ClientApi::Responses, body, UpstreamApi::Messages, "claude")
+        .expect("Anthropic fetches URL documents");
+    assert_eq!(
+        messages["messages"][0]["content"][0],
+        json!({"type":"document","source":{"type":"url","url":"https://example.com/report.pdf"}})
+    );
+    let err = translate(
+        ClientApi::Responses,
+        body,
+        UpstreamApi::ChatCompletions,
+        "gpt-4o",
+    )
+    .expect_err("Chat cannot fetch a document");
+    assert!(matches!(err, TranslateError::Unsupported(_)), "{err:?}");
+    assert!(err.to_string().contains("URL"), "{err}");
+}
+
+/// Sources the target cannot take, each rejected (no upstream call; the 400 in the
+/// client's shape is checked end to end in `doors_errors`) with a message naming the rule.
+#[test]
+fn media_sources_a_target_cannot_take_are_rejected() {
+    let messages_block = |block: &str| {
+        format!(
+            r#"{{"model":"c","max_tokens":5,"messages":[{{"role":"user","content":[{block}]}}]}}"#
+        )
+    };
+    let responses_part =
+        |part: &str| format!(r#"{{"model":"m","input":[{{"role":"user","content":[{part}]}}]}}"#);
+    let cases: &[(ClientApi, String, UpstreamApi, &str)] = &[
+        (
+            ClientApi::Messages,
+            messages_block(r#"{"type":"image","source":{"type":"file","file_id":"file_1"}}"#),
+            UpstreamApi::ChatCompletions,
+            "file id",
+        ),
+        (
+            ClientApi::Messages,
+            messages_block(
+                r#"{"type":"document","source":{"type":"url","url":"https://example.com/a.pdf"}}"#,
+            ),
+            UpstreamApi::ChatCompletions,
+            "URL or file id",
+        ),
+        (
+            ClientApi::Messages,
+            messages_block(r#"{"type":"document","source":{"type":"file","file_id":"file_1"}}"#),
+            UpstreamApi::ChatCompletions,
+            "URL or file id",
+        ),
+        (
+            ClientApi::Responses,
+            responses_part(r#"{"type":"input_image","file_id":"file_1"}"#),
+            UpstreamApi::ChatCompletions,
+            "file id",
+        ),
+        (
+            ClientApi::Responses,
+            responses_part(r#"{"type":"input_image","file_id":"file_1"}"#),
+            UpstreamApi::Messages,
+            "file id",
+        ),
+        (
+            ClientApi::Responses,
+            responses_part(r#"{"type":"input_file","file_id":"file_1"}"#),
+            UpstreamApi::ChatCompletions,
+            "URL or file id",
+        ),
+        (
+            ClientApi::Responses,
+            responses_part(r#"{"type":"input_file","file_id":"file_1"}"#),
+            UpstreamApi::Messages,
+            "file id",
+        ),
+        (
+            ClientApi::Responses,
+            responses_part(
+                r#"{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}"#,
+            ),
+            UpstreamApi::ChatCompletions,
+            "audio",
+        ),
+    ];
+    for (api, body, to, rule) in cases {
+        let err = translate(*api, body.as_bytes(), *to, "x").expect_err(body);
+        assert!(
+            matches!(err, TranslateError::Unsupported(_)),
+            "{api:?} → {to:?} {body}: {err:?}"
+        );
+        assert!(err.to_string().contains(rule), "{body}: {err}");
+        assert_eq!(err.code(), "unsupported_parameter");
+    }
+}
+
+#[test]
+fn temperature_above_anthropics_range_is_rejected_naming_it() {
+    for (api, body) in [
+        (
+            ClientApi::Responses,
+            r#"{"model":"m","input":"hi","temperature":1.5}"#,
+        ),
+        (
+            ClientApi::ChatCompletions,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":2}"#,
+        ),
+    ] {
+        let err = translate(api, body.as_bytes(), UpstreamApi::Messages, "claude")
+            .expect_err("outside 0..=1");
+        assert!(matches!(err, TranslateError::Unsupported(_)), "{err:?}");
+        assert!(err.to_string().contains("`temperature`"), "{err}");
+        let chat = translate(api, body.as_bytes(), UpstreamApi::ChatCompletions, "gpt-4o");
+        assert!(chat.is_ok(), "OpenAI's range is 0..=2: {chat:?}");
+    }
+    let ok = translate(
+        ClientApi::Responses,
+        br#"{"model":"m","input":"hi","temperature":0.4}"#,
+        UpstreamApi::Messages,
+        "claude",
+    )
+    .expect("in range");
+    assert_eq!(ok["temperature"], 0.4);
+}
+
+#[test]
+fn a_prefill_reaches_a_chat_target_only_in_a_form_it_continues() {
+    use switchback_core::config::Continuation;
+    let body = br#"{"model":"c","max_tokens":20,"messages":[
+        {"role":"user","content":"List three colours as JSON."},
+        {"role":"assistant","content":"{\"colours\": ["}]}"#;
+    let req = request(ClientApi::Messages, body);
+    let to = |style| {
+        let target = Target {
+            continuation: style,
+            ..Target::new("m")
+        };
+        req.upstream_body(UpstreamApi::ChatCompletions, &target)
+            .map(|b| json(&b))
+    };
+    for style in [
+        Continuation::None,
+        Continuation::DeepseekPrefix,
+        Continuation::Native,
+    ] {
+        let err = to(style).expect_err("no way to continue it on /chat/completions");
+        assert!(matches!(err, TranslateError::Unsupported(_)), "{err:?}");
+        assert!(err.to_string().contains("prefill"), "{err}");
+    }
+    let last = json!({"role":"assistant","content":"{\"colours\": ["});
+    let kept = to(Continuation::AssistantPrefill).expect("kept");
+    assert_eq!(kept["messages"][1], last);
+    assert!(kept.get("continue_final_message").is_none());
+    let mistral = to(Continuation::MistralPrefix).expect("prefix");
+    assert_eq!(
+        mistral["messages"][1],
+        json!({"role":"assistant","content":"{\"colours\": [","prefix":true})
+    );
+    let vllm = to(Continuation::VllmContinueFinalMessage).expect("vllm");
+    assert_eq!(vllm["messages"][1], last);
+    assert_eq!(vllm["continue_final_message"], true);
+    assert_eq!(vllm["add_generation_prompt"], false);
+    // Anthropic continues a final assistant turn natively, and a conversation that ends
+    // with the user (or a tool result) is no prefill.
+    let messages = request(ClientApi::Messages, body)
+        .upstream_body(UpstreamApi::Messages, &Target::new("claude"))
+        .expect("passes through");
+    assert!(String::from_utf8_lossy(&messages).contains("colours"));
+    let ends_with_user =
+        br#"{"model":"c","max_tokens":20,"messages":[{"role":"user","content":"x"}]}"#;
+    assert!(translate(
+        ClientApi::Messages,
+        ends_with_user,
+        UpstreamApi::ChatCompletions,
+        "m"
+    )
+    .is_ok());
+}

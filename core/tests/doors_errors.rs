@@ -171,19 +171,100 @@ fn a_request_a_target_cannot_express_is_its_400_in_the_clients_shape_without_a_c
         "no upstream call"
     );
 
-    // A Messages client's request that Chat cannot carry (a Files API document) fails on
-    // an OpenAI fallback the same way, in Anthropic's shape, after the primary's 529.
+    // A Messages request that Chat cannot carry (a Files API document), sent to an OpenAI
+    // primary: the 400 in Anthropic's shape, naming the rule.
+    let body = r#"{"model":"openai/gpt-4o","max_tokens":10,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"file","file_id":"file_1"}}]}]}"#;
+    let mut s = two(true);
+    s.script(OPENAI, vec![Speaks::Chat.json()]);
+    let r = post(&mut s, ClientApi::Messages, body);
+    assert_eq!(s.calls(OPENAI), 0, "never sent");
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    let e = error_object(ClientApi::Messages, &r);
+    assert_eq!(e["type"], "invalid_request_error", "{e}");
+    assert_eq!(e["code"], "unsupported_parameter", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("documents given by URL or file id"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_fallback_that_cannot_express_the_request_is_skipped_not_the_answer() {
+    // The request is valid for its Anthropic primary, which is overloaded; the OpenAI
+    // fallback cannot carry a Files API document. The client is told what happened (the
+    // exhaustion error with both attempts, the primary's status), not a 400 that only the
+    // fallback would give; the fallback was never called and is not failure-blocked.
     let body = r#"{"model":"anthropic/claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"file","file_id":"file_1"}}]}]}"#;
     let mut s = two(false);
     s.script(CLAUDE, vec![Speaks::Messages.error(529)]);
     s.script(OPENAI, vec![Speaks::Chat.json()]);
     let r = post(&mut s, ClientApi::Messages, body);
     assert_eq!(s.calls(OPENAI), 0, "never sent");
-    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.status, 529, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.headers["x-switchback-attempts"], "2");
     let e = error_object(ClientApi::Messages, &r);
-    assert_eq!(e["type"], "invalid_request_error", "{e}");
-    assert!(e["message"].as_str().unwrap_or("").contains("file"), "{e}");
+    assert_eq!(e["code"], "retry_exhausted", "{e}");
+    let kinds: Vec<&str> = e["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|a| a["error_type"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(kinds, ["http_529", "http_400"], "{e}");
+}
+
+#[test]
+fn temperature_above_one_skips_an_anthropic_fallback_for_the_next_candidate() {
+    // OpenAI accepts temperature 1.5, Anthropic's range ends at 1: the Anthropic fallback
+    // is skipped (never called) and the next OpenAI-interface entry answers.
+    let yaml = "version: v0.3.0\nmodel_providers:\n  - model: openai/gpt-4o\n    base_url: http://127.0.0.1:1\n    access_key: K1\n    default: true\n    retry_policy:\n      fallback_models: [anthropic/claude-sonnet-4-5, mistral/mistral-large-latest]\n      default_strategy: different_provider\n      default_max_attempts: 2\n  - model: anthropic/claude-sonnet-4-5\n    base_url: http://127.0.0.1:2\n    access_key: K2\n  - model: mistral/mistral-large-latest\n    base_url: http://127.0.0.1:3\n    access_key: K3\n";
+    const MISTRAL: &str = "mistral/mistral-large-latest";
+    for client in [ClientApi::ChatCompletions, ClientApi::Responses] {
+        let body = match client {
+            ClientApi::ChatCompletions => {
+                r#"{"model":"openai/gpt-4o","temperature":1.5,"messages":[{"role":"user","content":"Hi"}]}"#
+            }
+            _ => r#"{"model":"openai/gpt-4o","temperature":1.5,"input":"Hi"}"#,
+        };
+        let mut s = sim(yaml);
+        s.script(OPENAI, vec![Speaks::Chat.error(429)]);
+        s.script(CLAUDE, vec![Speaks::Messages.json()]);
+        s.script(MISTRAL, vec![Speaks::Chat.json()]);
+        let r = post(&mut s, client, body);
+        assert_eq!(
+            r.status,
+            200,
+            "{client:?}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(s.calls(CLAUDE), 0, "{client:?}: Anthropic never asked");
+        assert_eq!(s.calls(MISTRAL), 1, "{client:?}");
+        assert_eq!(r.headers["x-switchback-model"], MISTRAL);
+        assert_eq!(r.headers["x-switchback-attempts"], "3");
+    }
+    // Sent to an Anthropic primary, the same value is the request's own 400, in the
+    // client's shape, naming the parameter.
+    let mut s = two(false);
+    s.script(CLAUDE, vec![Speaks::Messages.json()]);
+    let r = post(
+        &mut s,
+        ClientApi::ChatCompletions,
+        r#"{"model":"anthropic/claude-sonnet-4-5","temperature":1.5,"messages":[{"role":"user","content":"Hi"}]}"#,
+    );
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(s.calls(CLAUDE), 0);
+    let e = error_object(ClientApi::ChatCompletions, &r);
+    assert_eq!(e["code"], "unsupported_parameter", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("`temperature`"),
+        "{e}"
+    );
 }
 
 #[test]

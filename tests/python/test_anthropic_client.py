@@ -30,8 +30,8 @@ def client(base: str) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=base, api_key="sk-ant-client", max_retries=0)
 
 
-def last_request(mock, model_id: str):
-    return [r for r in mock.requests if r["body"].get("model") == model_id][-1]
+def model_id(model: str) -> str:
+    return model.split("/", 1)[1]
 
 
 @pytest.mark.parametrize("primary,fallback,path", FAILOVERS)
@@ -53,7 +53,8 @@ def test_messages_create_fails_over(doors, primary, fallback, path):
     assert message.usage.output_tokens > 0
     assert raw.headers["x-switchback-model"] == fallback
     assert raw.headers["x-switchback-attempts"] == "2"
-    sent = last_request(mock, fallback.split("/", 1)[1])
+    mock.only(model_id(primary))
+    sent = mock.only(model_id(fallback))
     assert sent["path"] == path
     assert sent["headers"].get("x-api-key") != "sk-ant-client", "the client's key never goes upstream"
     if path == "/v1/chat/completions":
@@ -81,12 +82,13 @@ def test_messages_stream_fails_over(doors, primary, fallback, path):
     assert kinds[-1] == "message_stop", kinds
     assert "content_block_start" in kinds and "message_delta" in kinds, kinds
     assert "".join(text) == TEXT
-    assert last_request(mock, fallback.split("/", 1)[1])["path"] == path
+    mock.only(model_id(primary))
+    assert mock.only(model_id(fallback))["path"] == path
 
 
 @pytest.mark.parametrize("primary,fallback,path", FAILOVERS)
 def test_messages_stream_helper_fails_over(doors, primary, fallback, path):
-    base, _ = doors
+    base, mock = doors
     with client(base).messages.stream(
         model=primary, max_tokens=1024, messages=[{"role": "user", "content": "Hello"}]
     ) as stream:
@@ -95,6 +97,8 @@ def test_messages_stream_helper_fails_over(doors, primary, fallback, path):
     assert streamed == TEXT
     assert final.stop_reason == "end_turn"
     assert "".join(b.text for b in final.content if b.type == "text") == TEXT
+    mock.only(model_id(primary))
+    assert mock.only(model_id(fallback))["path"] == path
 
 
 @pytest.mark.parametrize("primary,fallback,path", FAILOVERS)
@@ -118,7 +122,9 @@ def test_tool_use_fails_over(doors, primary, fallback, path, streaming):
     assert len(calls) == 1
     assert calls[0].name == "get_weather"
     assert calls[0].input == {"city": "Paris"}
-    sent = last_request(mock, fallback.split("/", 1)[1])
+    mock.only(model_id(primary))
+    sent = mock.only(model_id(fallback))
+    assert sent["path"] == path
     if path == "/v1/chat/completions":
         assert sent["body"]["tools"][0]["function"]["name"] == "get_weather"
         assert sent["body"]["tools"][0]["function"]["parameters"] == WEATHER_TOOL["input_schema"]
@@ -137,7 +143,9 @@ def test_tool_use_fails_over(doors, primary, fallback, path, streaming):
         ],
     )
     assert "".join(b.text for b in follow.content if b.type == "text") == TEXT
-    sent = last_request(mock, fallback.split("/", 1)[1])
+    sent = mock.sent(model_id(fallback))
+    assert len(sent) == 2, [r["path"] for r in sent]
+    sent = sent[1]
     if path == "/v1/chat/completions":
         tool_message = [m for m in sent["body"]["messages"] if m["role"] == "tool"][0]
         assert tool_message["content"] == "Sunny, 21 C"
@@ -150,13 +158,14 @@ def test_count_tokens(doors):
         model="anthropic/up-a", messages=[{"role": "user", "content": "Hello there"}]
     )
     assert counted.input_tokens == 21
-    assert last_request(mock, "up-a")["path"].startswith("/v1/messages/count_tokens")
+    assert mock.only("up-a")["path"].startswith("/v1/messages/count_tokens")
     # ... and estimated by the gateway for any other.
     response = client(base).messages.with_raw_response.count_tokens(
         model="openai/up-o", messages=[{"role": "user", "content": "Hello there"}]
     )
     assert response.parse().input_tokens > 0
     assert response.headers["x-switchback-token-count"] == "estimated"
+    assert mock.sent("up-o") == [], "estimated without an upstream call"
 
 
 def test_exhaustion_is_an_anthropic_error_with_the_attempts(doors):
@@ -193,6 +202,7 @@ def test_a_messages_stream_cut_after_commit_is_continued_natively(doors):
     assert text == TEXT
     assert final.stop_reason == "end_turn"
     assert "".join(b.text for b in final.content if b.type == "text") == TEXT
-    continuation = last_request(mock, "cut-a")
+    cut, continuation = mock.sent("cut-a")
+    assert cut["body"]["messages"][-1]["role"] == "user"
     assert continuation["path"] == "/v1/messages"
     assert continuation["body"]["messages"][-1] == {"role": "assistant", "content": "Hello from"}

@@ -9,6 +9,8 @@ OpenAI Chat and an OpenAI Responses fallback, and `embeddings.create` through a 
     SWITCHBACK_BIN=target/release/switchback python3 -m pytest tests/python
 """
 
+import json
+
 import openai
 import pytest
 from conftest import RUNTIMES, serve
@@ -91,8 +93,8 @@ def doors_client(base: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{base}/v1", api_key="sk-client", max_retries=0)
 
 
-def last_request(mock, model_id: str):
-    return [r for r in mock.requests if r["body"].get("model") == model_id][-1]
+def model_id(model: str) -> str:
+    return model.split("/", 1)[1]
 
 
 @pytest.mark.parametrize("primary,fallback,path", RESPONSES_FAILOVERS)
@@ -111,7 +113,8 @@ def test_responses_create_fails_over(doors, primary, fallback, path):
     assert response.usage.output_tokens > 0
     assert raw.headers["x-switchback-model"] == fallback
     assert raw.headers["x-switchback-attempts"] == "2"
-    sent = last_request(mock, fallback.split("/", 1)[1])
+    mock.only(model_id(primary))
+    sent = mock.only(model_id(fallback))
     assert sent["path"] == path
     assert sent["headers"].get("authorization") != "Bearer sk-client"
 
@@ -135,16 +138,18 @@ def test_responses_stream_fails_over(doors, primary, fallback, path):
     assert "response.failed" not in kinds, kinds
     assert "".join(deltas) == TEXT
     assert final.output_text == TEXT
-    assert last_request(mock, fallback.split("/", 1)[1])["path"] == path
+    mock.only(model_id(primary))
+    assert mock.only(model_id(fallback))["path"] == path
 
 
 def test_responses_stream_helper_accumulates_the_translated_stream(doors):
-    base, _ = doors
+    base, mock = doors
     with doors_client(base).responses.stream(model="anthropic/down-a", input="Hello") as s:
         text = "".join(e.delta for e in s if e.type == "response.output_text.delta")
         final = s.get_final_response()
     assert text == TEXT
     assert final.output_text == TEXT
+    assert mock.only("up-o")["path"] == "/v1/chat/completions"
 
 
 def test_embeddings_create_fails_over(doors):
@@ -157,7 +162,8 @@ def test_embeddings_create_fails_over(doors):
     assert result.data[0].embedding == [0.5, -0.25, 0.125]
     assert raw.headers["x-switchback-model"] == "together_ai/up-e"
     assert raw.headers["x-switchback-attempts"] == "2"
-    sent = last_request(mock, "up-e")
+    assert mock.only("down-e")["path"] == "/v1/embeddings"
+    sent = mock.only("up-e")
     assert sent["path"] == "/v1/embeddings"
     assert sent["body"]["input"] == ["first", "second"]
     assert sent["headers"]["authorization"] == "Bearer key-together"
@@ -192,15 +198,90 @@ def test_a_chat_stream_cut_after_commit_is_continued(doors):
     assert len({c.id for c in chunks}) == 1, "one stream, one id"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].usage is not None and not chunks[-1].choices
-    continuation = last_request(mock, "cut-o")["body"]
-    assert continuation["messages"][-1] == {"role": "assistant", "content": "Hello from"}
+    cut, continuation = mock.sent("cut-o")
+    assert cut["body"]["messages"][-1]["role"] == "user"
+    assert continuation["body"]["messages"][-1] == {"role": "assistant", "content": "Hello from"}
 
 
 def test_a_responses_stream_cut_after_commit_is_continued(doors):
-    base, _ = doors
+    base, mock = doors
     with doors_client(base).responses.stream(model="openai/cut-o", input="Hello") as s:
         text = "".join(e.delta for e in s if e.type == "response.output_text.delta")
         final = s.get_final_response()
     assert text == TEXT
     assert final.status == "completed"
     assert final.output_text == TEXT
+    cut, continuation = mock.sent("cut-o")
+    assert cut["path"] == continuation["path"] == "/v1/chat/completions"
+    assert continuation["body"]["messages"][-1] == {"role": "assistant", "content": "Hello from"}
+
+
+# ---------------------------------------------------------------- Responses function calls
+
+WEATHER_FUNCTION = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The current weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    "strict": False,
+}
+
+
+@pytest.mark.parametrize("primary,fallback,path", RESPONSES_FAILOVERS)
+@pytest.mark.parametrize("streaming", [False, True])
+def test_responses_function_call_fails_over(doors, primary, fallback, path, streaming):
+    base, mock = doors
+    c = doors_client(base)
+    question = {"role": "user", "content": [{"type": "input_text", "text": "What is the weather in Paris?"}]}
+    args = dict(model=primary, input=[question], tools=[WEATHER_FUNCTION], tool_choice="auto", store=False)
+    if streaming:
+        with c.responses.stream(**args) as s:
+            kinds = [e.type for e in s]
+            response = s.get_final_response()
+        assert "response.function_call_arguments.delta" in kinds, kinds
+        assert kinds[-1] == "response.completed", kinds
+    else:
+        response = c.responses.create(**args)
+    assert response.status == "completed"
+    calls = [item for item in response.output if item.type == "function_call"]
+    assert len(calls) == 1, response.output
+    assert calls[0].name == "get_weather"
+    assert json.loads(calls[0].arguments) == {"city": "Paris"}
+    assert calls[0].call_id
+    mock.only(model_id(primary))
+    sent = mock.only(model_id(fallback))
+    assert sent["path"] == path
+    if path == "/v1/chat/completions":
+        assert sent["body"]["tools"][0]["function"]["name"] == "get_weather"
+        assert sent["body"]["tools"][0]["function"]["parameters"] == WEATHER_FUNCTION["parameters"]
+    elif path == "/v1/messages":
+        assert sent["body"]["tools"][0]["name"] == "get_weather"
+        assert sent["body"]["tools"][0]["input_schema"] == WEATHER_FUNCTION["parameters"]
+    else:
+        assert sent["body"]["tools"] == [WEATHER_FUNCTION]
+
+    # The call's output goes back as a function_call_output item; the answer is text.
+    follow = c.responses.create(
+        model=primary,
+        input=[question,
+               {"type": "function_call", "call_id": calls[0].call_id, "name": "get_weather",
+                "arguments": calls[0].arguments},
+               {"type": "function_call_output", "call_id": calls[0].call_id, "output": "Sunny, 21 C"}],
+        tools=[WEATHER_FUNCTION],
+        store=False,
+    )
+    assert follow.output_text == TEXT
+    sent = mock.sent(model_id(fallback))
+    assert len(sent) == 2, [r["path"] for r in sent]
+    body = sent[1]["body"]
+    if path == "/v1/chat/completions":
+        tool_message = [m for m in body["messages"] if m["role"] == "tool"][0]
+        assert tool_message == {"role": "tool", "tool_call_id": calls[0].call_id, "content": "Sunny, 21 C"}
+    elif path == "/v1/messages":
+        results = [b for m in body["messages"] if isinstance(m["content"], list)
+                   for b in m["content"] if b["type"] == "tool_result"]
+        assert results[0]["tool_use_id"] == calls[0].call_id
+        assert results[0]["content"] == "Sunny, 21 C"
+    else:
+        assert body["input"][-1] == {"type": "function_call_output", "call_id": calls[0].call_id,
+                                     "output": "Sunny, 21 C"}

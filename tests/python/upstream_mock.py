@@ -6,7 +6,8 @@
 - A model id starting with `down` fails: 529 `overloaded_error` on Anthropic paths, 429
   `rate_limit_exceeded` on OpenAI paths (no Retry-After, so every request fails over).
 - A request offering a `get_weather` tool is answered with a call of it (until the
-  conversation holds its result); agents' own tools are never called.
+  conversation holds its result), in every API and both streaming and not; agents' own
+  tools are never called.
 - A streamed answer for a model id starting with `cut` sends the first two words and ends
   the stream there (no finish reason, no end event); a continuation of it (its last message
   the assistant's text so far, spec §12) gets the rest and a proper end.
@@ -156,7 +157,18 @@ def _response(req, status, output):
             "text": {"format": {"type": "text"}}, "error": None, "incomplete_details": None}
 
 
+CALL_ARGUMENTS = '{"city": "Paris"}'
+
+
+def _call_item(tool, arguments, status="completed"):
+    return {"id": "fc_mock", "type": "function_call", "status": status, "call_id": "call_1",
+            "name": tool, "arguments": arguments}
+
+
 def responses_json(req):
+    tool = _tool(req)
+    if tool:
+        return _response(req, "completed", [_call_item(tool, CALL_ARGUMENTS)])
     return _response(req, "completed", [_message_item(TEXT)])
 
 
@@ -164,6 +176,19 @@ def responses_sse(req):
     seq = iter(range(1000))
     def ev(kind, **fields):
         return (kind, {"type": kind, "sequence_number": next(seq), **fields})
+    tool = _tool(req)
+    if tool:
+        return _sse([
+            ev("response.created", response=_response(req, "in_progress", [])),
+            ev("response.in_progress", response=_response(req, "in_progress", [])),
+            ev("response.output_item.added", output_index=0, item=_call_item(tool, "", "in_progress")),
+            ev("response.function_call_arguments.delta", output_index=0, item_id="fc_mock", delta='{"city": '),
+            ev("response.function_call_arguments.delta", output_index=0, item_id="fc_mock", delta='"Paris"}'),
+            ev("response.function_call_arguments.done", output_index=0, item_id="fc_mock", name=tool,
+               arguments=CALL_ARGUMENTS),
+            ev("response.output_item.done", output_index=0, item=_call_item(tool, CALL_ARGUMENTS)),
+            ev("response.completed", response=responses_json(req)),
+        ])
     part = {"type": "output_text", "text": "", "annotations": []}
     events = [
         ev("response.created", response=_response(req, "in_progress", [])),
@@ -191,6 +216,7 @@ class MockUpstream:
 
     def __init__(self):
         self.requests = []
+        self.start = 0
         self.lock = threading.Lock()
         mock = self
 
@@ -223,6 +249,22 @@ class MockUpstream:
     def received(self, path_prefix):
         with self.lock:
             return [r for r in self.requests if r["path"].startswith(path_prefix)]
+
+    def begin_test(self):
+        """From now on `sent` and `only` see only the requests received after this call."""
+        with self.lock:
+            self.start = len(self.requests)
+
+    def sent(self, model_id):
+        """The requests for `model_id` (the id after the prefix) since `begin_test`."""
+        with self.lock:
+            return [r for r in self.requests[self.start:] if r["body"].get("model") == model_id]
+
+    def only(self, model_id):
+        """The one request for `model_id` since `begin_test`; fails unless there is exactly one."""
+        got = self.sent(model_id)
+        assert len(got) == 1, f"{len(got)} requests for {model_id}: {[r['path'] for r in got]}"
+        return got[0]
 
     @staticmethod
     def _send(h, status, body, content_type="application/json"):

@@ -94,7 +94,10 @@ pub const DROPPED_FIELDS: &[(&str, &str)] = &[
         "true or absent: dropped; false: tool_choice.disable_parallel_tool_use",
     ),
     ("user", "becomes metadata.user_id"),
-    ("temperature", "clamped to Anthropic's range 0..=1"),
+    (
+        "temperature",
+        "outside Anthropic's range 0..=1: rejected (naming `temperature`)",
+    ),
     (
         "max_completion_tokens",
         "becomes max_tokens (preferred over max_tokens)",

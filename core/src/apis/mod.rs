@@ -165,6 +165,9 @@ pub struct Target<'a> {
     pub max_tokens_field: MaxTokensField,
     /// Which tool-call ids Chat targets accept.
     pub tool_call_ids: ToolCallIds,
+    /// How the target continues a final assistant message (the entry's `continuation`):
+    /// what a translated prefill becomes for a Chat target.
+    pub continuation: crate::config::Continuation,
 }
 
 impl<'a> Target<'a> {
@@ -176,6 +179,7 @@ impl<'a> Target<'a> {
             max_output_tokens: None,
             max_tokens_field: MaxTokensField::MaxTokens,
             tool_call_ids: ToolCallIds::AsGiven,
+            continuation: crate::config::Continuation::None,
         }
     }
 
@@ -183,7 +187,8 @@ impl<'a> Target<'a> {
     /// `max_output_tokens` cap, and
     /// `max_completion_tokens` for OpenAI's own API and Azure OpenAI (which accept it for
     /// every model, and whose reasoning models reject `max_tokens`), `max_tokens` for every
-    /// other OpenAI-compatible server; Mistral's 9-character tool-call ids for `mistral`.
+    /// other OpenAI-compatible server; Mistral's 9-character tool-call ids for `mistral`;
+    /// the entry's `continuation` style.
     pub fn for_provider(provider: &'a crate::config::Provider) -> Self {
         let official = provider.interface == crate::config::Interface::AzureOpenAi
             || (provider.prefix() == "openai" && provider.base_url.is_none());
@@ -201,6 +206,7 @@ impl<'a> Target<'a> {
             } else {
                 ToolCallIds::AsGiven
             },
+            continuation: provider.continuation,
         }
     }
 

@@ -73,6 +73,35 @@ pub(super) fn after_failure(
     failure: Failure,
     answer: Option<Bytes>,
 ) {
+    after_attempt(m, now, failure, answer, None);
+}
+
+/// The current attempt's target cannot express the request (`failure`: its 400, made
+/// here; no upstream call was made). On the request's first attempt that 400 is the
+/// answer, as an upstream's own would be. On a failover attempt the candidate is skipped:
+/// the failure that sent the request on to it decides what follows (the next candidate
+/// under the same rule, or the exhaustion error listing every attempt), so a request its
+/// primary can take never ends in a 400 that only a fallback would give. A skipped
+/// candidate is no upstream failure: it never counts toward a failure block.
+pub(super) fn after_untranslatable(
+    m: &mut RetryMachine,
+    now: Instant,
+    failure: Failure,
+    answer: Bytes,
+) {
+    let previous = m.last_failure.clone();
+    after_attempt(m, now, failure, Some(answer), previous);
+}
+
+/// [`after_failure`], with `decided_by`: the earlier failure that classifies a skipped
+/// (untranslatable) failover attempt, when there is one.
+fn after_attempt(
+    m: &mut RetryMachine,
+    now: Instant,
+    failure: Failure,
+    answer: Option<Bytes>,
+    decided_by: Option<Failure>,
+) {
     let State::InFlight(attempt) = &mut m.state else {
         return;
     };
@@ -111,6 +140,10 @@ pub(super) fn after_failure(
         end_without_retry(m, failure, answer, false);
         return;
     };
+    let (failure, skipped) = match decided_by {
+        Some(previous) => (previous, true),
+        None => (failure, false),
+    };
     let rule = match classify(policy, &failure) {
         Verdict::NotRetriable => {
             drop(probe);
@@ -119,7 +152,11 @@ pub(super) fn after_failure(
         }
         Verdict::Retriable(rule) => rule,
     };
-    m.record_failure(now, policy, failed, probe);
+    if skipped {
+        drop(probe);
+    } else {
+        m.record_failure(now, policy, failed, probe);
+    }
     match next_retry(m, now, policy, rule, failed) {
         Ok((target, at)) => {
             m.last_failure = Some(failure);

@@ -150,9 +150,10 @@ impl RetryMachine {
         });
     }
 
-    /// The request cannot be expressed for the current attempt's target: treated like the
-    /// upstream's own 400, so it passes through (in the client's shape) unless a rule
-    /// lists 400.
+    /// The request cannot be expressed for the current attempt's target: on the first
+    /// attempt treated like the upstream's own 400, so it passes through (in the client's
+    /// shape) unless a rule lists 400; on a failover attempt the candidate is skipped
+    /// ([`decide::after_untranslatable`]).
     fn fail_untranslatable(&mut self, now: Instant, e: &TranslateError) {
         let body = errors::error_body(
             &e.to_string(),
@@ -171,7 +172,11 @@ impl RetryMachine {
             headers,
             body,
         };
-        self.fail_with_answer(now, failure, answer);
+        if self.in_continuation() {
+            self.fail_with_answer(now, failure, answer);
+        } else {
+            decide::after_untranslatable(self, now, failure, answer);
+        }
     }
 
     /// Plays the built-in mock provider's answer for attempt `id` on the machine's own

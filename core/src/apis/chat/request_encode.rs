@@ -8,6 +8,7 @@ use super::super::model::{
     Message, OutputFormat, Part, Request, Role, Source, ToolChoice, ToolOutput,
 };
 use super::super::{MaxTokensField, Target, ToolCallIds, TranslateError};
+use crate::config::Continuation;
 
 /// The longest end-user id sent as `user` (OpenAI's limit for `safety_identifier`, the field
 /// that replaces it); a longer one (Claude Code's `metadata.user_id` is) is dropped.
@@ -31,13 +32,18 @@ pub const MAX_USER_CHARS: usize = 64;
 ///   ([`tool_call_id`]).
 /// - `top_k` has no Chat equivalent and is dropped; an end-user id longer than
 ///   [`MAX_USER_CHARS`] is dropped.
+/// - A final assistant message of text (a prefill) is sent only in a form the target
+///   continues ([`prefill`]); otherwise the request is rejected.
 pub fn encode(req: &Request, target: &Target<'_>) -> Result<Bytes, TranslateError> {
     let mut out = Map::new();
     out.insert("model".into(), Value::String(target.model_id.to_owned()));
-    out.insert(
-        "messages".into(),
-        Value::Array(messages(&req.messages, target.tool_call_ids)?),
-    );
+    let mut list = messages(&req.messages, target.tool_call_ids)?;
+    let continue_final = prefill(&mut list, target.continuation)?;
+    out.insert("messages".into(), Value::Array(list));
+    if continue_final {
+        out.insert("continue_final_message".into(), Value::Bool(true));
+        out.insert("add_generation_prompt".into(), Value::Bool(false));
+    }
     if let Some(n) = req.max_tokens {
         let field = match target.max_tokens_field {
             MaxTokensField::MaxTokens => "max_tokens",
@@ -96,6 +102,40 @@ pub fn encode(req: &Request, target: &Target<'_>) -> Result<Bytes, TranslateErro
     }
     tools(req, &mut out);
     Ok(to_bytes(&Value::Object(out)))
+}
+
+/// A final assistant message that holds text and no tool calls is a prefill: the client
+/// asks for the answer to *continue* it (as Anthropic does), while a Chat model without
+/// a continuation feature answers after it, a different answer. It is kept in the form the
+/// target's `continuation` style continues: as it is (`assistant_prefill`), with
+/// `"prefix": true` (`mistral_prefix`), or as it is with the top-level flags vLLM reads
+/// (`vllm_continue_final_message`: returns `true`, the caller adds them). Any other style
+/// (none, or `deepseek_prefix`, which only DeepSeek's beta path serves) is rejected.
+fn prefill(messages: &mut [Value], style: Continuation) -> Result<bool, TranslateError> {
+    let Some(last) = messages.last_mut() else {
+        return Ok(false);
+    };
+    let is_prefill = last.get("role").and_then(Value::as_str) == Some("assistant")
+        && last.get("tool_calls").is_none()
+        && last.get("content").is_some_and(Value::is_string);
+    if !is_prefill {
+        return Ok(false);
+    }
+    match style {
+        Continuation::AssistantPrefill => Ok(false),
+        Continuation::VllmContinueFinalMessage => Ok(true),
+        Continuation::MistralPrefix => {
+            if let Some(obj) = last.as_object_mut() {
+                obj.insert("prefix".into(), Value::Bool(true));
+            }
+            Ok(false)
+        }
+        Continuation::None | Continuation::Native | Continuation::DeepseekPrefix => {
+            Err(unsupported(
+                "a final `assistant` message (prefill) asks for it to be continued, which this model's provider (OpenAI Chat Completions) does only when its entry sets `continuation: assistant_prefill`, `mistral_prefix` or `vllm_continue_final_message`",
+            ))
+        }
+    }
 }
 
 fn text_part(text: &str) -> Value {

@@ -20,7 +20,8 @@ use super::super::{Target, TranslateError};
 /// - Tool call arguments must be a JSON object (empty means `{}`); anything else is rejected,
 ///   since guessing would change the call's meaning.
 /// - `max_tokens`: the request's, else `target.default_max_tokens` (Anthropic requires one);
-///   capped at `target.max_output_tokens` when set. `temperature` is clamped to 0..=1.
+///   capped at `target.max_output_tokens` when set.
+/// - `temperature` outside Anthropic's 0..=1 is rejected ([`temperature`]).
 /// - Reasoning from another API (OpenAI encrypted reasoning) is dropped: Anthropic cannot
 ///   verify it.
 pub fn encode(req: &Request, target: &Target<'_>) -> Result<Bytes, TranslateError> {
@@ -41,7 +42,7 @@ pub fn encode(req: &Request, target: &Target<'_>) -> Result<Bytes, TranslateErro
         out.insert("stop_sequences".into(), json!(req.stop));
     }
     if let Some(t) = req.temperature {
-        out.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
+        out.insert("temperature".into(), json!(temperature(t)?));
     }
     if let Some(p) = req.top_p {
         out.insert("top_p".into(), json!(p));
@@ -193,13 +194,15 @@ fn block(part: &Part) -> Result<Option<Value>, TranslateError> {
             }
             json!({ "type": "image", "source": source(s, "an image")? })
         }
-        Part::Document { source: s, .. } => {
-            if let Source::FileId(_) = s {
-                return Err(unsupported(
-                    "`file` parts are supported for this model only with `file_data` as a base64 data URL",
-                ));
+        Part::Document {
+            source: s,
+            filename,
+        } => {
+            let mut b = json!({ "type": "document", "source": source(s, "a document")? });
+            if let (Some(name), Some(obj)) = (filename, b.as_object_mut()) {
+                obj.insert("title".into(), Value::String(name.clone()));
             }
-            json!({ "type": "document", "source": source(s, "a document")? })
+            b
         }
         Part::ToolCall {
             id,
@@ -250,6 +253,19 @@ fn block(part: &Part) -> Result<Option<Value>, TranslateError> {
             }
         }
     }))
+}
+
+/// `t` when it is within Anthropic's range, 0..=1; otherwise the request is rejected
+/// naming `temperature`. OpenAI's range is 0..=2, and no value of Anthropic's samples like
+/// 1.5 does: sending 1 instead would answer with another sampling than the client asked for.
+pub(crate) fn temperature(t: f64) -> Result<f64, TranslateError> {
+    if (0.0..=1.0).contains(&t) {
+        Ok(t)
+    } else {
+        Err(unsupported(format!(
+            "`temperature` {t} is outside 0..=1, the range of this model's provider (Anthropic)"
+        )))
+    }
 }
 
 /// A tool call's `arguments` text as Anthropic's `input` object.
