@@ -8,6 +8,9 @@ use std::process::Command;
 use switchback_core::config::load_str;
 use switchback_core::gateway::Gateway;
 
+#[path = "../../core/tests/common/seed_dir.rs"]
+mod seed_dir;
+
 const BIN: &str = env!("CARGO_BIN_EXE_switchback");
 
 fn repo() -> PathBuf {
@@ -42,8 +45,15 @@ fn vars(text: &str) -> Vec<(String, String)> {
 
 fn configs() -> Vec<PathBuf> {
     let mut dirs = vec![repo().join("examples"), repo().join("tests/configs/plano")];
-    let seed = repo().join("../../shared/seed/configs");
-    if seed.is_dir() {
+    // One rule with the core's tests: `$SWITCHBACK_SEED_DIR/configs`, else
+    // `shared/seed/configs` beside the repository; absent outside CI, skipped loudly.
+    if let Some(seed) = seed_dir::seed_configs(&repo()) {
+        let templates = std::fs::read_dir(&seed).unwrap().flatten().count();
+        assert!(
+            templates >= 13,
+            "only {templates} files in {}",
+            seed.display()
+        );
         dirs.push(seed);
     }
     let mut files: Vec<PathBuf> = dirs
@@ -164,6 +174,8 @@ openai/gpt-4o (line 13, default)
     retry_after_handling: scope model, apply_to global, max_retry_after 300s
     max_retry_duration: none (the listener's deadline bounds the request)
     on_high_latency: off
+    on_failures: off
+    retry_budget: the gateway's, ratio 0.2 retries per request plus 10 per second
     stream_recovery: off (a stream that fails after commit ends with an in-band error)
 
 mistral/ministral-3b-latest (line 19)
@@ -178,6 +190,8 @@ mistral/ministral-3b-latest (line 19)
     retry_after_handling: scope model, apply_to global, max_retry_after 300s
     max_retry_duration: none (the listener's deadline bounds the request)
     on_high_latency: off
+    on_failures: off
+    retry_budget: the gateway's, ratio 0.2 retries per request plus 10 per second
     stream_recovery: off (a stream that fails after commit ends with an in-band error)
 ";
     assert!(text.ends_with(expected), "got:\n{text}");
@@ -185,6 +199,46 @@ mistral/ministral-3b-latest (line 19)
         "{}: OK (1 listener(s), 2 provider(s), 0 warning(s))\n",
         path.display()
     )));
+}
+
+#[test]
+fn explain_prints_failure_blocks_and_the_retry_budget_each_entry_counts_in() {
+    let dir = std::env::temp_dir().join(format!("switchback-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("budgets.yaml");
+    std::fs::write(
+        &path,
+        "version: v0.3.0\nretry_budget:\n  enabled: false\nmodel_providers:\n  - model: openai/gpt-4o\n    base_url: http://127.0.0.1:18001\n    access_key: k\n    default: true\n    retry_budget:\n      ratio: 0.5\n      min_per_second: 3\n    retry_policy:\n      on_failures:\n        consecutive: 4\n        window_seconds: 20\n        block_duration_seconds: 45\n        scope: provider\n  - model: mistral/ministral-3b-latest\n    base_url: http://127.0.0.1:18002\n    access_key: k\n    retry_policy:\n      on_failures: {}\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--explain"])
+        .arg(&path)
+        .env_clear()
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (first, second) = text
+        .split_once("mistral/ministral-3b-latest (line")
+        .expect("both entries");
+    for line in [
+        "    on_failures: 4 consecutive retriable failure(s) within 20s block for 45s, then one probe (scope provider)\n",
+        "    retry_budget: the entry's own, ratio 0.5 retries per request plus 3 per second\n",
+    ] {
+        assert!(first.contains(line), "{line}not in:\n{first}");
+    }
+    for line in [
+        "    on_failures: 5 consecutive retriable failure(s) within 30s block for 30s, then one probe (scope model)\n",
+        "    retry_budget: off (the gateway's is disabled: retries are not budgeted)\n",
+    ] {
+        assert!(second.contains(line), "{line}not in:\n{second}");
+    }
 }
 
 #[test]

@@ -6,10 +6,16 @@
 //! each request also keeps a private one (`apply_to: request`; failure blocks are always
 //! global). With sharing on (spec §14, [`crate::shared_state`]) the gateway's table also
 //! puts every block it records into an outbox for other replicas, and merges theirs with
-//! [`BlockTable::apply_remote`]. The table is sans-IO: every method takes `now`. Memory is
-//! bounded by the number of distinct keys recorded (models and prefixes from the config)
-//! times `min_triggers` (or `on_failures.consecutive`), plus an outbox of at most
-//! [`OUTBOX_CAPACITY`](crate::shared_state::OUTBOX_CAPACITY) records.
+//! [`BlockTable::apply_remote`]. The table is sans-IO: every method takes `now`.
+//!
+//! Memory: one entry per key with a block in force or a recent trigger history, each
+//! holding at most `min_triggers` (or `on_failures.consecutive`) instants, plus an outbox
+//! of at most [`OUTBOX_CAPACITY`](crate::shared_state::OUTBOX_CAPACITY) records. Every
+//! call that records something prunes first: ended blocks, latency events older than
+//! their window and failure runs older than theirs go. The keys the config names are
+//! bounded by the config; under a wildcard entry the client names the model, so the
+//! other keys are capped at [`MAX_DERIVED_KEYS`](crate::key_cap::MAX_DERIVED_KEYS) per
+//! kind of entry, the least recent evicted first ([`KeyCap`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{model_prefix, BlockScope};
 use crate::failure_blocks::{FailureBlocks, FailureGate, FailureTrigger, ProbeTicket};
+use crate::key_cap::KeyCap;
 use crate::shared_state::{BlockRecord, Outbox};
 
 /// What a block covers.
@@ -87,10 +94,33 @@ pub struct BlockEntry {
 pub struct BlockTable {
     pushback: BTreeMap<BlockKey, Instant>,
     latency: BTreeMap<BlockKey, Instant>,
-    latency_events: BTreeMap<BlockKey, VecDeque<Instant>>,
+    latency_events: BTreeMap<BlockKey, LatencyEvents>,
     failures: FailureBlocks,
     /// With sharing on (spec §14): what this replica recorded and has not yet shared.
     outbox: Option<Outbox>,
+    cap: KeyCap,
+}
+
+/// The recent high-latency events of one key, and the window that forgets them.
+#[derive(Debug, Default)]
+struct LatencyEvents {
+    at: VecDeque<Instant>,
+    window: Option<Duration>,
+}
+
+impl LatencyEvents {
+    /// Forgets the events older than the window at `now`.
+    fn trim(&mut self, now: Instant) {
+        if let Some(window) = self.window {
+            while self
+                .at
+                .front()
+                .is_some_and(|t| now.saturating_duration_since(*t) > window)
+            {
+                self.at.pop_front();
+            }
+        }
+    }
 }
 
 impl BlockTable {
@@ -99,11 +129,30 @@ impl BlockTable {
         Self::default()
     }
 
+    /// Sets which exact models the config names (a gateway calls it on every build and
+    /// reload): their keys, like every prefix key, are never evicted and do not count
+    /// towards the cap on other keys.
+    pub fn set_configured_models(&mut self, models: impl IntoIterator<Item = String>) {
+        self.set_key_cap(self.cap.with_models(models.into_iter().collect()));
+    }
+
+    /// Allows `limit` derived keys per kind of entry instead of
+    /// [`MAX_DERIVED_KEYS`](crate::key_cap::MAX_DERIVED_KEYS) (for tests of the cap).
+    pub fn set_derived_key_limit(&mut self, limit: usize) {
+        self.set_key_cap(self.cap.with_limit(limit));
+    }
+
+    fn set_key_cap(&mut self, cap: KeyCap) {
+        self.failures.set_key_cap(cap.clone());
+        self.cap = cap;
+    }
+
     /// Blocks `key` until `until` because an upstream pushed back (Retry-After and kin).
     /// Never shortens an existing block.
     pub fn record_pushback(&mut self, now: Instant, key: BlockKey, until: Instant) {
         self.prune(now);
         let shared = self.outbox.is_some().then(|| key.clone());
+        self.cap.make_room(&mut self.pushback, &key, |u| *u);
         if extend(&mut self.pushback, key, until) {
             if let Some(key) = shared {
                 self.share(BlockRecord::RetryAfter { key, until });
@@ -146,26 +195,23 @@ impl BlockTable {
         n: u32,
     ) -> Option<Instant> {
         let needed = trigger.min_triggers.max(1) as usize;
+        self.cap
+            .make_room(&mut self.latency_events, &key, |e| e.at.back().copied());
         let events = self.latency_events.entry(key.clone()).or_default();
+        events.window = trigger.window;
         for _ in 0..(n as usize).min(needed) {
-            events.push_back(now);
+            events.at.push_back(now);
         }
-        if let Some(window) = trigger.window {
-            while events
-                .front()
-                .is_some_and(|t| now.saturating_duration_since(*t) > window)
-            {
-                events.pop_front();
-            }
+        events.trim(now);
+        while events.at.len() > needed {
+            events.at.pop_front();
         }
-        while events.len() > needed {
-            events.pop_front();
-        }
-        if events.len() < needed {
+        if events.at.len() < needed {
             return None;
         }
-        events.clear();
+        self.latency_events.remove(&key);
         let until = now + trigger.block_duration;
+        self.cap.make_room(&mut self.latency, &key, |u| *u);
         let entry = self.latency.entry(key).or_insert(until);
         if *entry < until {
             *entry = until;
@@ -193,6 +239,7 @@ impl BlockTable {
         model: &str,
         trigger: Option<(BlockKey, FailureTrigger)>,
     ) -> Option<Instant> {
+        self.prune(now);
         let opened = self.failures.record_failure_opening(now, model, trigger);
         let until = opened.iter().map(|o| o.until).max();
         if self.outbox.is_some() {
@@ -303,9 +350,11 @@ impl BlockTable {
         self.prune(now);
         match record {
             BlockRecord::RetryAfter { key, until } if *until > now => {
+                self.cap.make_room(&mut self.pushback, key, |u| *u);
                 extend(&mut self.pushback, key.clone(), *until);
             }
             BlockRecord::Latency { key, until } if *until > now => {
+                self.cap.make_room(&mut self.latency, key, |u| *u);
                 extend(&mut self.latency, key.clone(), *until);
             }
             BlockRecord::Failures {
@@ -380,11 +429,16 @@ impl BlockTable {
         self.failures.retain_keys(&keep);
     }
 
-    /// Drops blocks that have ended and trigger histories with nothing recent.
+    /// Drops blocks that have ended, latency events older than their window, failure runs
+    /// older than theirs and half-open circuits nobody probed for a block duration (see
+    /// [`FailureBlocks::prune`]). Every recording method calls it first.
     pub fn prune(&mut self, now: Instant) {
         self.pushback.retain(|_, until| *until > now);
         self.latency.retain(|_, until| *until > now);
-        self.latency_events.retain(|_, events| !events.is_empty());
+        self.latency_events.retain(|_, events| {
+            events.trim(now);
+            !events.at.is_empty()
+        });
         self.failures.prune(now);
     }
 

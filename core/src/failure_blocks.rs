@@ -17,14 +17,22 @@
 //!   that left) gives the turn to the next request; a probe that is never reported at
 //!   all lapses at its lease.
 //!
-//! Memory: one entry per key the config can name, each holding at most `consecutive`
-//! instants.
+//! A half-open circuit that no request probes within one more `block_duration` is
+//! forgotten: with nothing pending, the next failure starts a fresh count.
+//!
+//! Memory: one entry per key that failed recently or is blocked, each holding at most
+//! `consecutive` instants. [`prune`](FailureBlocks::prune) drops failure runs whose
+//! window has passed and half-open circuits nobody probed for a `block_duration`; under
+//! a wildcard entry the client names the keys, so besides the configured ones at most
+//! [`MAX_DERIVED_KEYS`](crate::key_cap::MAX_DERIVED_KEYS) are kept (see
+//! [`KeyCap`](crate::key_cap::KeyCap)).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::block_table::BlockKey;
 use crate::config::model_prefix;
+use crate::key_cap::KeyCap;
 
 /// How often a request that waits for a probe's outcome looks again.
 pub const PROBE_RECHECK: Duration = Duration::from_millis(250);
@@ -76,9 +84,19 @@ enum Circuit {
     },
     HalfOpen {
         block_duration: Duration,
+        /// Since when the circuit waits for a probe (the block's end, or the end of the
+        /// last probe that resolved nothing).
+        since: Instant,
         /// The probe out, and when its lease lapses.
-        probe: Option<(ProbeTicket, Instant)>,
+        probe: Option<Probe>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Probe {
+    ticket: ProbeTicket,
+    claimed_at: Instant,
+    lease: Instant,
 }
 
 impl Circuit {
@@ -90,16 +108,47 @@ impl Circuit {
                 block_duration,
             } if *until <= now => Circuit::HalfOpen {
                 block_duration: *block_duration,
+                since: *until,
                 probe: None,
             },
             Circuit::HalfOpen {
                 block_duration,
-                probe: Some((_, lease)),
-            } if *lease <= now => Circuit::HalfOpen {
+                probe: Some(p),
+                ..
+            } if p.lease <= now => Circuit::HalfOpen {
                 block_duration: *block_duration,
+                since: p.lease,
                 probe: None,
             },
             other => other.clone(),
+        }
+    }
+
+    /// True while the circuit still matters at `now`: a failure run inside its window,
+    /// a block in force, a probe out, or a half-open circuit that has waited for its
+    /// probe less than one `block_duration`.
+    fn is_live(&self, now: Instant) -> bool {
+        match self.at(now) {
+            Circuit::Counting { failures, window } => failures
+                .back()
+                .is_some_and(|t| now.saturating_duration_since(*t) <= window),
+            Circuit::Open { .. } | Circuit::HalfOpen { probe: Some(_), .. } => true,
+            Circuit::HalfOpen {
+                since,
+                block_duration,
+                probe: None,
+            } => now < since + block_duration,
+        }
+    }
+
+    /// How much the circuit matters, lowest first, for eviction at the key cap: failure
+    /// runs (oldest last failure first), then half-open circuits, then open ones (the
+    /// block that ends soonest first).
+    fn rank(&self) -> (u8, Option<Instant>) {
+        match self {
+            Circuit::Counting { failures, .. } => (0, failures.back().copied()),
+            Circuit::HalfOpen { since, .. } => (1, Some(*since)),
+            Circuit::Open { until, .. } => (2, Some(*until)),
         }
     }
 }
@@ -109,6 +158,7 @@ impl Circuit {
 pub struct FailureBlocks {
     circuits: BTreeMap<BlockKey, Circuit>,
     next_ticket: u64,
+    cap: KeyCap,
 }
 
 /// The two keys that cover a model: the model itself and its prefix.
@@ -123,6 +173,11 @@ impl FailureBlocks {
     /// No circuits.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets which keys the config names and how many others are kept (see [`KeyCap`]).
+    pub fn set_key_cap(&mut self, cap: KeyCap) {
+        self.cap = cap;
     }
 
     /// Records a retriable failure of an attempt on `model`. A half-open circuit covering
@@ -170,6 +225,8 @@ impl FailureBlocks {
         let Some((key, trigger)) = trigger else {
             return opened;
         };
+        self.cap
+            .make_room(&mut self.circuits, &key, |c| c.at(now).rank());
         let circuit = self
             .circuits
             .entry(key.clone())
@@ -229,6 +286,8 @@ impl FailureBlocks {
                 return;
             }
         }
+        self.cap
+            .make_room(&mut self.circuits, key, |c| c.at(now).rank());
         self.circuits.insert(
             key.clone(),
             Circuit::Open {
@@ -277,10 +336,7 @@ impl FailureBlocks {
             .iter()
             .filter_map(|key| match self.circuits.get(key)?.at(now) {
                 Circuit::Open { until, .. } => Some(until),
-                Circuit::HalfOpen {
-                    probe: Some((_, lease)),
-                    ..
-                } => Some(lease.min(now + PROBE_RECHECK)),
+                Circuit::HalfOpen { probe: Some(p), .. } => Some(p.lease.min(now + PROBE_RECHECK)),
                 _ => None,
             })
             .max()
@@ -299,10 +355,20 @@ impl FailureBlocks {
             let Some(circuit) = self.circuits.get_mut(&key) else {
                 continue;
             };
-            if let Circuit::HalfOpen { block_duration, .. } = circuit.at(now) {
+            if let Circuit::HalfOpen {
+                block_duration,
+                since,
+                ..
+            } = circuit.at(now)
+            {
                 *circuit = Circuit::HalfOpen {
                     block_duration,
-                    probe: Some((ticket, lease_until.max(now))),
+                    since,
+                    probe: Some(Probe {
+                        ticket,
+                        claimed_at: now,
+                        lease: lease_until.max(now),
+                    }),
                 };
                 claimed = true;
             }
@@ -318,23 +384,21 @@ impl FailureBlocks {
     /// the next request may probe. Does nothing if the turn has already passed on.
     pub fn end_probe(&mut self, model: &str, ticket: ProbeTicket) {
         for key in keys_of(model) {
-            if let Some(Circuit::HalfOpen { probe, .. }) = self.circuits.get_mut(&key) {
-                if probe.is_some_and(|(t, _)| t == ticket) {
+            if let Some(Circuit::HalfOpen { probe, since, .. }) = self.circuits.get_mut(&key) {
+                if let Some(p) = probe.filter(|p| p.ticket == ticket) {
+                    *since = p.claimed_at;
                     *probe = None;
                 }
             }
         }
     }
 
-    /// Drops failure runs with nothing recent. Open and half-open circuits stay until a
-    /// probe resolves them.
+    /// Drops what no longer matters at `now`: failure runs whose last failure is older
+    /// than their window, and half-open circuits with no probe out that have waited one
+    /// `block_duration` for one (the next failure on such a key starts a fresh count).
+    /// Open circuits and probes out stay.
     pub fn prune(&mut self, now: Instant) {
-        self.circuits.retain(|_, c| match c {
-            Circuit::Counting { failures, window } => failures
-                .back()
-                .is_some_and(|t| now.saturating_duration_since(*t) <= *window),
-            _ => true,
-        });
+        self.circuits.retain(|_, c| c.is_live(now));
     }
 
     /// The circuits that keep selection away at `now` (`Some(until)`: open) or wait for

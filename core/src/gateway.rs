@@ -186,7 +186,7 @@ impl Gateway {
         }
         let endpoints = targets
             .iter()
-            .map(provider::endpoint)
+            .map(provider::entry_endpoint)
             .collect::<Result<Vec<_>, _>>()
             .map_err(GatewayError)?;
         let router = Router::new(&targets, configured, &config.aliases);
@@ -223,6 +223,12 @@ impl Gateway {
                 0,
             ),
         };
+        blocks.lock().set_configured_models(
+            targets
+                .iter()
+                .filter(|t| !t.is_wildcard())
+                .map(|t| t.model.clone()),
+        );
         let slots = targets.iter().map(|t| metrics.slot(&t.model)).collect();
         Ok(Gateway {
             config,

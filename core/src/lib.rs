@@ -17,6 +17,7 @@ pub mod errors;
 pub mod failure_blocks;
 pub mod gateway;
 mod head_fields;
+pub mod key_cap;
 pub mod machine;
 pub mod metrics;
 pub mod mock;

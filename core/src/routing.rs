@@ -182,6 +182,12 @@ impl Router {
     }
 }
 
+/// The longest model a wildcard entry accepts from a client (the whole `prefix/id`, in
+/// bytes). No provider's model ids come near it; it bounds what one client-named key
+/// costs the block table (see [`crate::key_cap`]), and matches the longest name the
+/// shared state accepts from other replicas.
+pub const MAX_WILDCARD_MODEL_BYTES: usize = 256;
+
 /// A wildcard entry made concrete for one model: the same settings, that `model`.
 pub fn concrete(wildcard: &Provider, model: &str) -> Provider {
     Provider {
@@ -219,6 +225,13 @@ impl Targets {
                     entry: route.provider,
                 },
                 route.provider,
+            ));
+        }
+        if route.model.len() > MAX_WILDCARD_MODEL_BYTES {
+            return Err(format!(
+                "the model id is {} bytes long; a model under the wildcard entry '{}' may be at most {MAX_WILDCARD_MODEL_BYTES}",
+                route.model.len(),
+                entry.model
             ));
         }
         let p = concrete(entry, &route.model);

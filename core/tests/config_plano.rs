@@ -282,3 +282,90 @@ fn fallbacks_a_wildcard_covers_are_defined() {
         "`mistral/large` is not defined by any provider entry",
     );
 }
+
+/// Asserts one finding at `path` and `line` whose whole message is `message`.
+#[track_caller]
+fn exactly(found: &[Diagnostic], path: &str, line: usize, message: &str) {
+    assert!(
+        found
+            .iter()
+            .any(|d| d.path == path && d.line == Some(line) && d.message == message),
+        "no {path} (line {line}): {message:?}; got:\n{found:#?}"
+    );
+}
+
+#[test]
+fn the_routing_section_is_ignored_with_its_reason() {
+    let l = ok(&format!(
+        "{HEAD}model_providers:\n{OPENAI}routing:\n  model: Arch-Router\n"
+    ));
+    exactly(
+        &l.warnings,
+        "routing",
+        8,
+        "`routing` is ignored: switchback does no session or preference routing; a request goes to the model it names, an alias, or the default provider",
+    );
+}
+
+#[test]
+fn tracing_exporters_are_ignored_with_their_reason() {
+    let l = ok(&format!(
+        "{HEAD}model_providers:\n{OPENAI}tracing:\n  random_sampling: 10\n  exporters:\n    - type: posthog\n      api_key: phc-test\n"
+    ));
+    exactly(
+        &l.warnings,
+        "tracing.exporters",
+        10,
+        "`tracing.exporters` is ignored: switchback exports spans over OTLP only (`opentracing_grpc_endpoint` or `otlp_http_endpoint`); no PostHog events are sent",
+    );
+}
+
+#[test]
+fn a_legacy_listener_with_another_message_format_is_refused() {
+    let e = errors(&format!(
+        "listeners:\n  egress_traffic:\n    port: 12000\n    message_format: anthropic\nmodel_providers:\n{OPENAI}"
+    ));
+    exactly(
+        &e,
+        "listeners.egress_traffic.message_format",
+        4,
+        "`message_format` must be `openai` (the only format switchback serves)",
+    );
+}
+
+#[test]
+fn an_unknown_legacy_listener_is_refused() {
+    let e = errors(&format!(
+        "listeners:\n  egress_traffic:\n    port: 12000\n  side_traffic:\n    port: 12001\nmodel_providers:\n{OPENAI}"
+    ));
+    exactly(
+        &e,
+        "listeners.side_traffic",
+        4,
+        "unknown legacy listener `side_traffic`; the legacy form only knows `egress_traffic` and `ingress_traffic` (or use the list form: `listeners: [{type: model, port: 12000}]`)",
+    );
+}
+
+#[test]
+fn an_alias_written_twice_is_refused() {
+    let e = errors(&format!(
+        "{HEAD}model_providers:\n{OPENAI}model_aliases:\n  fast:\n    target: openai/gpt-4o\n  fast:\n    target: openai/gpt-4o\n"
+    ));
+    exactly(
+        &e,
+        "model_aliases.fast",
+        10,
+        "the key `fast` appears twice in this mapping; keep only one",
+    );
+}
+
+#[test]
+fn an_empty_provider_list_is_refused() {
+    let e = errors(&format!("{HEAD}model_providers: []\n"));
+    exactly(
+        &e,
+        "model_providers",
+        4,
+        "`model_providers` is empty; add at least one provider, e.g. `- model: openai/gpt-4o`",
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{
     BackoffApplyTo, BlockApplyTo, BlockScope, Config, Continuation, LatencyMeasure, PolicyOrigin,
-    Provider, RetryPolicy, RetryRule, StatusRule, Strategy,
+    Provider, RetryBudgetSettings, RetryPolicy, RetryRule, StatusRule, Strategy,
 };
 
 /// The text `check --explain` prints after the check result: the listeners, the aliases,
@@ -40,7 +40,7 @@ pub fn explain(config: &Config) -> String {
     let all: Vec<&Provider> = config.providers.iter().collect();
     for i in 0..all.len() {
         out.push('\n');
-        provider(&mut out, &all, i);
+        provider(&mut out, &all, i, &config.retry_budget);
     }
     out
 }
@@ -87,7 +87,7 @@ fn stream_recovery_line(out: &mut String, all: &[&Provider], i: usize, policy: &
     );
 }
 
-fn provider(out: &mut String, all: &[&Provider], i: usize) {
+fn provider(out: &mut String, all: &[&Provider], i: usize, gateway_budget: &RetryBudgetSettings) {
     let p = all[i];
     let name = p
         .name
@@ -132,7 +132,47 @@ fn provider(out: &mut String, all: &[&Provider], i: usize) {
     };
     let _ = writeln!(out, "  retry_policy: {origin}");
     policy_lines(out, policy);
+    on_failures_line(out, policy);
+    retry_budget_line(out, p, gateway_budget);
     stream_recovery_line(out, all, i, policy);
+}
+
+/// The policy's `on_failures` (spec §11): off, or when consecutive failures open the
+/// circuit and for how long.
+fn on_failures_line(out: &mut String, policy: &RetryPolicy) {
+    let Some(f) = &policy.on_failures else {
+        let _ = writeln!(out, "    on_failures: off");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "    on_failures: {} consecutive retriable failure(s) within {} block for {}, then one probe (scope {})",
+        f.consecutive,
+        dur(f.window),
+        dur(f.block_duration),
+        scope(f.scope)
+    );
+}
+
+/// The retry budget the entry's retries count in (spec §11): its own, the gateway's,
+/// or none.
+fn retry_budget_line(out: &mut String, p: &Provider, gateway: &RetryBudgetSettings) {
+    let (whose, b) = match &p.retry_budget {
+        Some(own) => ("the entry's own", own),
+        None => ("the gateway's", gateway),
+    };
+    if !b.enabled {
+        let _ = writeln!(
+            out,
+            "    retry_budget: off ({whose} is disabled: retries are not budgeted)"
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "    retry_budget: {whose}, ratio {} retries per request plus {} per second",
+        b.ratio, b.min_per_second
+    );
 }
 
 fn policy_lines(out: &mut String, p: &RetryPolicy) {

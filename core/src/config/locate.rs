@@ -118,10 +118,35 @@ pub(crate) fn diagnose(yaml: &str, err: &serde_saphyr::Error) -> Diagnostic {
         Some(i) => text[..i].to_string(),
         None => text,
     };
-    let path = match (
-        err.location(),
-        serde_saphyr::from_str::<Spanned<Node>>(yaml),
-    ) {
+    let duplicate = text
+        .strip_prefix("duplicate mapping key: ")
+        .and_then(|rest| rest.split(',').next())
+        .map(str::to_owned);
+    // A duplicate key stops the ordinary parse too: read the tree keeping the first of
+    // each key, and name the duplicate by the first occurrence's path.
+    let tree = if duplicate.is_some() {
+        let mut options = serde_saphyr::Options::default();
+        options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::FirstWins;
+        serde_saphyr::from_str_with_options::<Spanned<Node>>(yaml, options)
+    } else {
+        serde_saphyr::from_str::<Spanned<Node>>(yaml)
+    };
+    let path = match (err.location(), tree) {
+        (Some(loc), Ok(tree)) if duplicate.is_some() => {
+            let key = duplicate.as_deref().unwrap_or_default();
+            let mut marks = Vec::new();
+            walk(&tree, "", &mut marks);
+            marks
+                .iter()
+                .filter(|m| {
+                    m.column == loc.column()
+                        && m.line < loc.line()
+                        && (m.path == key || m.path.ends_with(&format!(".{key}")))
+                })
+                .max_by_key(|m| m.line)
+                .map(|m| m.path.clone())
+                .unwrap_or_default()
+        }
         (Some(loc), Ok(tree)) => {
             let mut marks = Vec::new();
             walk(&tree, "", &mut marks);

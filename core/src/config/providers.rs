@@ -571,17 +571,7 @@ fn check_endpoint(rep: &mut Report, p: &Provider, r: &RawProvider, path: &str, p
     if p.base_url.is_none() && (url_written || requires_base_url(p.prefix())) {
         return; // already reported
     }
-    let sample;
-    let p = if p.is_wildcard() {
-        sample = Provider {
-            model: format!("{}/model", p.prefix()),
-            ..p.clone()
-        };
-        &sample
-    } else {
-        p
-    };
-    if let Err(e) = crate::provider::endpoint(p) {
+    if let Err(e) = crate::provider::entry_endpoint(p) {
         let (key, at) = match (&r.base_url, &r.endpoint) {
             (Some(v), _) => ("base_url", Pos::at(v)),
             (None, Some(v)) => ("endpoint", Pos::at(v)),

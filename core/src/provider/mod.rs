@@ -73,6 +73,14 @@ pub fn endpoint(provider: &Provider) -> Result<Option<Endpoint>, String> {
                     provider.model
                 ));
             }
+            if deployment.bytes().all(|b| b == b'.') {
+                // `.` and `..` are path segments of their own: the URL would leave
+                // `/openai/deployments/`.
+                return Err(format!(
+                    "the Azure deployment name '{deployment}' (from model '{}') must hold a letter, a digit, '-' or '_'",
+                    provider.model
+                ));
+            }
             format!(
                 "/openai/deployments/{deployment}/chat/completions?api-version={AZURE_API_VERSION}"
             )
@@ -87,6 +95,20 @@ pub fn endpoint(provider: &Provider) -> Result<Option<Endpoint>, String> {
         path,
         headers,
     }))
+}
+
+/// The endpoint of a configured entry as the gateway builds it at startup: [`endpoint`],
+/// except that a wildcard entry (`prefix/*`, which no request is sent as: each names its
+/// own `prefix/<id>`) is built with the sample model `prefix/model`, so a deployment path
+/// or a base URL that cannot carry any model is found when the config loads.
+pub fn entry_endpoint(provider: &Provider) -> Result<Option<Endpoint>, String> {
+    if !provider.is_wildcard() {
+        return endpoint(provider);
+    }
+    endpoint(&Provider {
+        model: format!("{}/model", provider.prefix()),
+        ..provider.clone()
+    })
 }
 
 /// Builds the upstream request for one attempt: the already rewritten `body`, the
