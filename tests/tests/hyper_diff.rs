@@ -286,6 +286,11 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, Expect)> {
             v("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n1\r\na\r\n0\r\n\r\n"),
             Same,
         ),
+        (
+            "an empty element before chunked",
+            v("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n1\r\na\r\n0\r\n\r\n"),
+            SwitchbackRefuses("RFC 9110 §5.6.1 lets a list skip an empty element, but a framing field with one is refused wherever it is"),
+        ),
         ("not HTTP", v("HELLO\r\n\r\n"), Same),
         ("HTTP/2 preface", v("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Same),
         ("an incomplete head", v("GET / HTTP/1.1\r\nHost: a\r\n"), Same),
@@ -474,8 +479,9 @@ proptest! {
 /// Whether `ours` differs from `theirs` only as docs/runtimes.md says switchback may: it
 /// refuses a request hyper served (the requests before it agree), and that request lacks
 /// exactly one `Host` on HTTP/1.1, carries both `Content-Length` and `Transfer-Encoding`,
-/// is chunked (switchback allows no control bytes in chunk extensions), or has a target in
-/// no request-target form; or it keeps repeated fields hyper folds.
+/// is chunked (switchback allows no control bytes in chunk extensions), has an empty
+/// element in `Transfer-Encoding` (`,chunked`, `chunked,`), or has a target in no
+/// request-target form; or it keeps repeated fields hyper folds.
 fn documented_difference(ours: &Outcome, theirs: &Outcome) -> bool {
     if folded(ours.clone()) == *theirs {
         return true;
@@ -490,9 +496,13 @@ fn documented_difference(ours: &Outcome, theirs: &Outcome) -> bool {
         .headers
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case(b"chunked"));
+    let empty_coding = refused.headers.iter().any(|(k, v)| {
+        k == "transfer-encoding" && v.split(|b| *b == b',').any(|e| e.trim_ascii().is_empty())
+    });
     (refused.version == Version::HTTP_11 && count("host") != 1)
         || (count("content-length") > 0 && count("transfer-encoding") > 0)
         || chunked
+        || empty_coding
         || !(refused.target.starts_with('/') || refused.target == "*")
 }
 
