@@ -525,6 +525,12 @@ fn what_cannot_be_continued_ends_with_the_reason_and_no_continuation() {
         (s.calls("openai/gpt-4o"), s.calls("anthropic/claude")),
         (1, 0)
     );
+    // Counted as a recovery that made no continuation.
+    let rec = summary(&r).recovery.as_ref().expect("the recovery summary");
+    assert_eq!(
+        switchback_core::metrics::labels::recovery_outcome(rec),
+        "not_continued"
+    );
 }
 
 #[test]

@@ -112,11 +112,13 @@ pub fn error_class(r: &AttemptRecord) -> &'static str {
     }
     match r.error_type.as_str() {
         "ok" => "ok",
-        "cancelled" => "cancelled",
+        // A continuation abandoned because the gateway stopped is the gateway's leaving,
+        // as for any attempt the gateway stops.
+        "cancelled" | "abandoned" => "cancelled",
         // A committed stream's failure, and a continuation that ended early.
         "stream_aborted" | "stream_truncated" => "stream_aborted",
         // A continuation whose text could not be used (spec §12).
-        "restarted" | "refusal" | "tool_call" | "no_content" | "untranslatable" | "abandoned" => {
+        "restarted" | "refusal" | "tool_call" | "no_content" | "untranslatable" => {
             "unusable_continuation"
         }
         "connect_error" => "connect_error",

@@ -252,7 +252,7 @@ pub(crate) fn recovery_stall_continued_by_the_fallback<R: Runtime>() {
 
     assert_eq!((primary.calls(), fallback.calls()), (1, 1));
     assert!(
-        primary.wait_closed_by_peer(0, ms(1000)),
+        primary.wait_closed_by_peer(0, ms(10_000)),
         "the stalled connection was closed"
     );
     let q = &fallback.requests()[0];
