@@ -152,6 +152,14 @@ fn summary(r: &SimResponse) -> &switchback_core::machine::Summary {
     r.summary.as_ref().expect("finished")
 }
 
+/// Each recorded attempt (for metrics and traces): its model, `error_type` and status.
+fn recorded(sum: &switchback_core::machine::Summary) -> Vec<(&str, &str, Option<u16>)> {
+    sum.records
+        .iter()
+        .map(|a| (a.model.as_str(), a.error_type.as_str(), a.status))
+        .collect()
+}
+
 /// The request body the upstream of `model` got on call `n` (from 0), as JSON.
 fn received(s: &Simulation, model: &str, n: usize) -> Value {
     let up = s.upstream(model).expect("scripted");
@@ -213,13 +221,8 @@ fn a_cut_after_40_of_60_words_is_continued_by_the_same_model() {
     assert_eq!(sum.attempts, 2);
     // Both attempts are recorded, for metrics and traces: the broken stream, then the
     // continuation that finished it.
-    let recorded: Vec<(&str, &str, Option<u16>)> = sum
-        .records
-        .iter()
-        .map(|a| (a.model.as_str(), a.error_type.as_str(), a.status))
-        .collect();
     assert_eq!(
-        recorded,
+        recorded(sum),
         vec![
             ("openai/gpt-4o", "stream_aborted", Some(200)),
             ("openai/gpt-4o", "ok", Some(200)),
@@ -333,13 +336,8 @@ fn a_fallback_that_rejects_the_prefill_is_passed_over_and_the_primary_continues(
     );
     let sum = summary(&r);
     assert_eq!(sum.attempts, 4);
-    let recorded: Vec<(&str, &str, Option<u16>)> = sum
-        .records
-        .iter()
-        .map(|a| (a.model.as_str(), a.error_type.as_str(), a.status))
-        .collect();
     assert_eq!(
-        recorded,
+        recorded(sum),
         vec![
             ("openai/gpt-4o", "http_429", Some(429)),
             ("anthropic/claude", "stream_aborted", Some(200)),

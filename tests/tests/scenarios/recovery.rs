@@ -166,12 +166,20 @@ pub(crate) fn recovery_cut_after_40_words_same_model<R: Runtime>() {
         gw.addr,
         r#"switchback_stream_recoveries_total{model="openai/gpt-4o",outcome="completed"} 1"#,
     );
-    for line in [
-        r#"switchback_upstream_attempts_total{provider="openai/gpt-4o",error_type="stream_aborted"} 1"#,
-        r#"switchback_upstream_attempts_total{provider="openai/gpt-4o",error_type="ok"} 1"#,
-        r#"switchback_requests_total{api="chat_completions",model="openai/gpt-4o",status_class="2xx",outcome="success"} 1"#,
-    ] {
-        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    assert_has_lines(
+        &text,
+        &[
+            r#"switchback_upstream_attempts_total{provider="openai/gpt-4o",error_type="stream_aborted"} 1"#,
+            r#"switchback_upstream_attempts_total{provider="openai/gpt-4o",error_type="ok"} 1"#,
+            r#"switchback_requests_total{api="chat_completions",model="openai/gpt-4o",status_class="2xx",outcome="success"} 1"#,
+        ],
+    );
+}
+
+/// Every one of `lines` is a whole line of the scrape `text`.
+fn assert_has_lines(text: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(text.lines().any(|l| l == *line), "{line} in:\n{text}");
     }
 }
 
@@ -182,7 +190,7 @@ fn scrape_until(addr: std::net::SocketAddr, line: &str) -> String {
     loop {
         let text = switchback_tests::client::get(addr, "/metrics").text();
         if text.lines().any(|l| l == line) || std::time::Instant::now() > deadline {
-            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+            assert_has_lines(&text, &[line]);
             return text;
         }
         std::thread::sleep(ms(20));
@@ -362,8 +370,12 @@ pub(crate) fn recovery_every_candidate_rejects<R: Runtime>() {
         r#"switchback_stream_recoveries_total{model="openai/gpt-4o",outcome="failed"} 1"#,
     );
     // A request that fails is counted under the last model tried.
-    let line = r#"switchback_requests_total{api="chat_completions",model="anthropic/claude-b",status_class="2xx",outcome="stream_aborted"} 1"#;
-    assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    assert_has_lines(
+        &text,
+        &[
+            r#"switchback_requests_total{api="chat_completions",model="anthropic/claude-b",status_class="2xx",outcome="stream_aborted"} 1"#,
+        ],
+    );
 }
 
 /// Chat client of an Anthropic primary: the stream is cut, and the same model continues
