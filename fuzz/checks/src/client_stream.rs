@@ -38,9 +38,10 @@ pub(crate) fn check_client_stream(api: ClientApi, bytes: &[u8]) -> StreamEnd {
         let event = event.expect("no limit on the framer");
         assert!(
             reader.end == StreamEnd::Open,
-            "an event after the end of the client stream: {event:?}"
+            "an event after the end of the client stream: {event:?}; the stream:\n{}",
+            String::from_utf8_lossy(bytes)
         );
-        reader.read(&event.data);
+        reader.read(event.event.as_deref(), &event.data);
     }
     assert_eq!(
         framer.buffered_bytes(),
@@ -65,9 +66,17 @@ struct Reader {
 }
 
 impl Reader {
-    fn read(&mut self, data: &str) {
+    /// Reads one event as the client's SDK does: its type is the `event:` name (unless it
+    /// is absent or `message`), else the data's `type`; an `error` event ends the stream
+    /// whatever its data (an upstream's own error event is relayed as it came).
+    fn read(&mut self, name: Option<&str>, data: &str) {
+        let name = name.filter(|n| *n != "message");
         if self.api == ClientApi::ChatCompletions && data.trim() == "[DONE]" {
             self.end = StreamEnd::Complete;
+            return;
+        }
+        if name == Some("error") && self.api != ClientApi::Responses {
+            self.end = StreamEnd::Error;
             return;
         }
         let value: Value = serde_json::from_str(data)
@@ -78,7 +87,7 @@ impl Reader {
                     self.end = StreamEnd::Error;
                 }
             }
-            ClientApi::Messages => match value["type"].as_str() {
+            ClientApi::Messages => match name.or(value["type"].as_str()) {
                 Some("message_stop") => self.end = StreamEnd::Complete,
                 Some("error") => self.end = StreamEnd::Error,
                 _ => {}
