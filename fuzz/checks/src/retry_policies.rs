@@ -89,7 +89,8 @@ const GRANTED_B: u32 = 6;
 /// Stream recovery (continuations by the primary, a native and a prefix style), a failure
 /// circuit that opens on one failure, and a retry budget tighter than what the rules grant:
 /// 4 (429/529) + 4 (the defaults) + 3 (timeouts) retries and 3 continuations, against a
-/// budget of 10 retries per 10 s.
+/// budget of 4 retries per first attempt in any 10 s window (no floor), so that one request
+/// can spend it.
 const POLICY_C: &str = "
 listeners:
   - type: model
@@ -103,7 +104,7 @@ model_providers:
     default: true
     continuation: assistant_prefill
     timeouts: {first_token: 1s, idle: 500ms}
-    retry_budget: {ratio: 0, min_per_second: 1}
+    retry_budget: {ratio: 4, min_per_second: 0}
     retry_policy:
       fallback_models: [anthropic/claude-3-5-sonnet, mistral/mistral-large]
       default_strategy: different_provider
@@ -157,6 +158,22 @@ pub(crate) struct BackoffBounds {
     pub same_model_only: bool,
 }
 
+/// The retry budget's bound (spec §11): over any 10 s window, retries number at most
+/// `ratio` × the first attempts in it plus `floor`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BudgetBound {
+    pub ratio: f64,
+    /// `min_per_second` × 10.
+    pub floor: u64,
+}
+
+impl BudgetBound {
+    /// The retries a window with `first_attempts` first attempts admits.
+    pub(crate) fn admits(self, first_attempts: u64) -> u64 {
+        (self.ratio * first_attempts as f64).floor() as u64 + self.floor
+    }
+}
+
 /// One policy the check runs, loaded, with its bounds.
 pub(crate) struct FuzzPolicy {
     pub config: Config,
@@ -165,9 +182,8 @@ pub(crate) struct FuzzPolicy {
     pub backoff: Option<BackoffBounds>,
     /// `stream_recovery`'s `max_continuations`, when recovery is on.
     pub max_continuations: Option<u32>,
-    /// Retries the primary's `retry_budget` admits in any 10 s window (its `ratio` is 0),
-    /// when it binds.
-    pub budget_per_window: Option<u32>,
+    /// The primary's own `retry_budget`, when it has one.
+    pub budget: Option<BudgetBound>,
     /// Whether the policy has a failure circuit (waits for a half-open probe are then
     /// rechecks, not backoffs).
     pub has_failure_circuit: bool,
@@ -197,15 +213,18 @@ fn load(yaml: &str, granted: u32) -> FuzzPolicy {
             same_model_only: b.apply_to == BackoffApplyTo::SameModel,
         }
     });
-    let budget_per_window = primary.retry_budget.filter(|b| b.enabled).map(|b| {
-        assert!(b.ratio == 0.0, "the check's budget bound assumes ratio 0");
-        b.min_per_second * 10
-    });
+    let budget = primary
+        .retry_budget
+        .filter(|b| b.enabled)
+        .map(|b| BudgetBound {
+            ratio: b.ratio,
+            floor: u64::from(b.min_per_second) * 10,
+        });
     FuzzPolicy {
         granted,
         backoff,
         max_continuations: policy.stream_recovery.map(|r| r.max_continuations),
-        budget_per_window,
+        budget,
         has_failure_circuit: policy.on_failures.is_some(),
         config,
     }
