@@ -12,11 +12,13 @@
 //! `fuzz/Cargo.toml`, and commit a corpus under `fuzz/corpus/<name>/`.
 
 mod anthropic;
+mod client_stream;
 mod config;
 mod connection;
 mod pushback;
 mod response_stream;
 mod retry_machine;
+mod retry_policies;
 mod script;
 mod server_codec;
 mod sse;

@@ -5,6 +5,16 @@
 //! - no `Send` to a target under a Retry-After block (a wait for the block's expiry ends
 //!   after it, so the `Send` then finds the block gone);
 //! - nothing but `Forward`/`Finish` after `StartStream`, and at most one response head;
+//!   under `stream_recovery` (the third policy) continuations may `Send` and `Cancel`
+//!   after it, at most `max_continuations` of them, and the client's bytes after the head
+//!   must still be one well-formed stream of its API with nothing after its end (complete
+//!   when the request succeeded, ended unless the client left);
+//! - every wait before a retry stays within the policy's bounds: no longer than the
+//!   larger of the backoff's `max` and the longest block in force when the wait began
+//!   (a Retry-After or failure block, or a half-open recheck), and no shorter than the
+//!   least backoff when the backoff applies;
+//! - with the primary's own `retry_budget`, at most `ratio` × the first attempts plus
+//!   `min_per_second` × 10 retries (continuations included) in any 10 s window;
 //! - exactly one `Finish`, nothing after it, and `is_finished` agrees;
 //! - never past the deadline: the machine's timer is never later than the listener
 //!   deadline, no `Send` at or after it, and a timer at the deadline finishes the request;
@@ -15,95 +25,56 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use switchback_core::config::{load_str, Config};
+use switchback_core::apis::ClientApi;
 use switchback_core::gateway::{ClientRequest, Gateway, Reply, RequestContext};
-use switchback_core::machine::{Action, AttemptId, Event, RetryMachine, TransportError};
+use switchback_core::machine::{Action, AttemptId, Event, Outcome, RetryMachine, TransportError};
 
+use crate::client_stream::{check_client_stream, StreamEnd};
+use crate::retry_policies::{policies, FuzzPolicy, MODELS, PROBE_RECHECK};
 use crate::script::{Script, HEADER_SETS, STATUSES, UPSTREAM_BODIES};
 
-/// A policy with backoff, Retry-After handling, a duration budget and a fallback list.
-const POLICY_A: &str = "
-listeners:
-  - type: model
-    name: l
-    port: 12000
-    timeout: 10s
-model_providers:
-  - model: openai/gpt-4o
-    base_url: http://127.0.0.1:9901
-    access_key: key-a
-    default: true
-    timeouts: {first_token: 2s, idle: 1s}
-    retry_policy:
-      fallback_models: [anthropic/claude-3-5-sonnet]
-      default_strategy: different_provider
-      default_max_attempts: 2
-      on_status_codes:
-        - codes: [429]
-          strategy: same_model
-          max_attempts: 2
-      on_timeout: {strategy: different_provider, max_attempts: 1}
-      backoff: {apply_to: same_model, base_ms: 100, max_ms: 400, jitter: true}
-      retry_after_handling: {scope: model, apply_to: global, max_retry_after_seconds: 30}
-      max_retry_duration_ms: 8000
-  - model: openai/gpt-4o-mini
-    base_url: http://127.0.0.1:9902
-    access_key: key-b
-  - model: mistral/mistral-large
-    base_url: http://127.0.0.1:9903
-    access_key: key-c
-  - model: anthropic/claude-3-5-sonnet
-    base_url: http://127.0.0.1:9904
-    access_key: key-d
-";
-/// Retries granted by `POLICY_A`: 429 (2) + the defaults (2) + timeouts (1).
-const GRANTED_A: u32 = 5;
+/// Client requests, as (path, body). Every policy takes the first three (Chat
+/// Completions); the recovery policy takes them all.
+const REQUESTS: &[(&str, &str)] = &[
+    (
+        "/v1/chat/completions",
+        r#"{"model":"openai/gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
+    ),
+    (
+        "/v1/chat/completions",
+        r#"{"model":"openai/gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+    ),
+    (
+        "/v1/chat/completions",
+        r#"{"model":"openai/gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#,
+    ),
+    (
+        "/v1/messages",
+        r#"{"model":"openai/gpt-4o","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+    ),
+    (
+        "/v1/responses",
+        r#"{"model":"openai/gpt-4o","stream":true,"input":"hi"}"#,
+    ),
+];
 
-/// Escalation (`then`), error-code matching and provider-wide blocks.
-const POLICY_B: &str = "
-listeners:
-  - type: model
-    name: l
-    port: 12000
-    timeout: 6s
-model_providers:
-  - model: openai/gpt-4o
-    base_url: http://127.0.0.1:9901
-    access_key: key-a
-    default: true
-    timeouts: {first_token: 1s, idle: 500ms}
-    retry_policy:
-      default_strategy: same_provider
-      default_max_attempts: 1
-      on_status_codes:
-        - codes: [429]
-          strategy: same_model
-          max_attempts: 1
-          max_wait: 1s
-          then: {strategy: different_provider, max_attempts: 2}
-        - codes: [400]
-          error_codes: [context_length_exceeded]
-          strategy: different_provider
-          max_attempts: 1
-      on_timeout: {strategy: same_model, max_attempts: 1}
-      retry_after_handling: {scope: provider, apply_to: global, max_retry_after_seconds: 5}
-  - model: openai/gpt-4o-mini
-    base_url: http://127.0.0.1:9902
-    access_key: key-b
-  - model: mistral/mistral-large
-    base_url: http://127.0.0.1:9903
-    access_key: key-c
-  - model: anthropic/claude-3-5-sonnet
-    base_url: http://127.0.0.1:9904
-    access_key: key-d
-";
-/// Retries granted by `POLICY_B`: 429 (1, then 2) + 400 (1) + the defaults (1) + timeouts (1).
-const GRANTED_B: u32 = 6;
-
-const BODIES: &[&str] = &[
-    r#"{"model":"openai/gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
-    r#"{"model":"openai/gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
-    r#"{"model":"openai/gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#,
+/// Upstream stream pieces with text to continue, for the recovery policy: Chat chunks
+/// and Anthropic Messages events (the fallback's interface), whole or cut by the script.
+const RECOVERY_PIECES: &[&str] = &[
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"One two \"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"three.\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":3,\"total_tokens\":8}}\n\n",
+    "data: [DONE]\n\n",
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"four five \"}}\n\n",
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":4}}\n\n",
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+    "event: ping\ndata: {\"type\":\"ping\"}\n\n",
 ];
 
 const STEPS: &[Duration] = &[
@@ -124,14 +95,6 @@ const ERRORS: &[fn() -> TransportError] = &[
     || TransportError::Protocol("garbage".into()),
 ];
 
-fn configs() -> &'static [(Config, u32); 2] {
-    static CONFIGS: OnceLock<[(Config, u32); 2]> = OnceLock::new();
-    CONFIGS.get_or_init(|| {
-        let load = |yaml: &str| load_str(yaml, &|_| None).expect("fuzz policy loads").config;
-        [(load(POLICY_A), GRANTED_A), (load(POLICY_B), GRANTED_B)]
-    })
-}
-
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
@@ -150,9 +113,15 @@ pub fn check(data: &[u8]) {
 /// One run: the machine's actions, as text with their virtual times.
 fn run(data: &[u8]) -> Vec<String> {
     let mut s = Script::new(data);
-    let (config, granted) = &configs()[s.below(2)];
+    let policy = &policies()[s.below(3)];
+    let config = &policy.config;
     let gw = Arc::new(Gateway::new(config.clone()).expect("fuzz gateway"));
-    let body = s.pick(BODIES);
+    let requests = if policy.max_continuations.is_some() {
+        REQUESTS
+    } else {
+        &REQUESTS[..3]
+    };
+    let (path, body) = s.pick(requests);
     let start = epoch();
     let timeout = config.listeners[0].timeout;
     let ctx = RequestContext {
@@ -163,25 +132,36 @@ fn run(data: &[u8]) -> Vec<String> {
     };
     let req = ClientRequest {
         method: Method::POST,
-        path: "/v1/chat/completions".into(),
+        path: path.into(),
         headers: HeaderMap::new(),
         body: Bytes::from_static(body.as_bytes()),
     };
     let Reply::Chat(machine) = gw.handle(req, ctx) else {
         panic!("the fuzz request was not routed to the machine");
     };
+    let api = machine.api();
     let mut d = Driver {
         m: *machine,
         gw,
+        policy,
+        api,
         now: start,
         deadline: start + timeout,
-        max_sends: 1 + granted,
         log: Vec::new(),
         sent: Vec::new(),
+        sent_model: None,
         sends: 0,
+        continuations: 0,
+        first_sent_at: start,
+        retries_at: Vec::new(),
         streaming: false,
+        client: Vec::new(),
         responded: false,
         finished: false,
+        timer: None,
+        timer_set_at: start,
+        wait_allowed_until: start,
+        cancelled_in_drain: false,
     };
     d.handle(Event::Start);
     let mut steps = 0;
@@ -191,22 +171,47 @@ fn run(data: &[u8]) -> Vec<String> {
         d.handle(event);
     }
     d.run_out();
+    if std::env::var_os("SWITCHBACK_FUZZ_DEBUG").is_some() {
+        eprintln!("{}", d.log.join("\n"));
+    }
     d.log
 }
 
 struct Driver {
     m: RetryMachine,
     gw: Arc<Gateway>,
+    policy: &'static FuzzPolicy,
+    api: ClientApi,
     now: Instant,
     deadline: Instant,
-    max_sends: u32,
     log: Vec<String>,
     /// Attempts sent, in order.
     sent: Vec<AttemptId>,
+    /// The model of the last `Send`.
+    sent_model: Option<String>,
+    /// `Send`s before the stream's head.
     sends: u32,
+    /// `Send`s after the stream's head: continuations.
+    continuations: u32,
+    /// When the first attempt was sent.
+    first_sent_at: Instant,
+    /// When each retry (every `Send` after the first) was made.
+    retries_at: Vec<Instant>,
     streaming: bool,
+    /// The body bytes the client got after the stream's head.
+    client: Vec<u8>,
     responded: bool,
     finished: bool,
+    /// The machine's timer after the last event.
+    timer: Option<Instant>,
+    /// When `timer` took its value: the start of a wait, when the machine waits.
+    timer_set_at: Instant,
+    /// The latest a wait begun at `timer_set_at` may end: the larger, over the events
+    /// since, of the event's time plus the backoff's `max` and the longest block then in
+    /// force.
+    wait_allowed_until: Instant,
+    /// Whether the actions drained so far for the current event include a `Cancel`.
+    cancelled_in_drain: bool,
 }
 
 impl Driver {
@@ -241,7 +246,12 @@ impl Driver {
                 let data = if s.byte() % 4 == 0 {
                     Bytes::copy_from_slice(s.bytes(64))
                 } else {
-                    let piece = s.pick(UPSTREAM_BODIES).as_bytes();
+                    let pieces = if self.policy.max_continuations.is_some() && s.byte() % 2 == 0 {
+                        RECOVERY_PIECES
+                    } else {
+                        UPSTREAM_BODIES
+                    };
+                    let piece = s.pick(pieces).as_bytes();
                     let cut = s.below(piece.len() + 1);
                     Bytes::copy_from_slice(if s.byte() % 2 == 0 {
                         piece
@@ -278,29 +288,77 @@ impl Driver {
         let label = format!("{event:?}");
         let timer = event == Event::Timer;
         self.m.handle(self.now, event);
-        self.drain(&label);
+        self.cancelled_in_drain = false;
+        self.drain(&label, timer);
         self.check_timer(timer);
+        self.note_timer();
     }
 
-    fn drain(&mut self, cause: &str) {
+    /// Follows the machine's timer: a new value starts a possible wait at `now`; every
+    /// event widens what that wait may be by the blocks in force after it.
+    fn note_timer(&mut self) {
+        let t = self.m.poll_timeout();
+        let allowed = self.now + self.longest_allowed_wait();
+        if t != self.timer {
+            self.timer = t;
+            self.timer_set_at = self.now;
+            self.wait_allowed_until = allowed;
+        } else {
+            self.wait_allowed_until = self.wait_allowed_until.max(allowed);
+        }
+    }
+
+    /// The longest a wait begun now may last: the backoff's `max`, the longest pushback
+    /// or failure block in force on any model, and with a failure circuit the recheck of
+    /// a half-open one.
+    fn longest_allowed_wait(&self) -> Duration {
+        let mut most = self.policy.backoff.map_or(Duration::ZERO, |b| b.most);
+        if self.policy.has_failure_circuit {
+            most = most.max(PROBE_RECHECK);
+        }
+        let blocks = self.gw.blocks().lock();
+        for model in MODELS {
+            for until in [
+                blocks.pushback_until(self.now, model),
+                blocks.failure_until(self.now, model),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                most = most.max(until.saturating_duration_since(self.now));
+            }
+        }
+        most
+    }
+
+    fn drain(&mut self, cause: &str, on_timer: bool) {
         while let Some(action) = self.m.poll_action() {
             let at = self.now.duration_since(epoch()).as_millis();
             self.log
                 .push(format!("{at} {cause} -> {}", describe(&action)));
             assert!(!self.finished, "an action after Finish: {action:?}");
             if self.streaming {
+                let recovering = self.policy.max_continuations.is_some()
+                    && matches!(action, Action::Send { .. } | Action::Cancel { .. });
                 assert!(
-                    matches!(action, Action::Forward(_) | Action::Finish(_)),
+                    recovering || matches!(action, Action::Forward(_) | Action::Finish(_)),
                     "{action:?} after StartStream"
                 );
             }
             match action {
-                Action::Send { attempt, model, .. } => self.on_send(attempt, &model),
+                Action::Send { attempt, model, .. } => {
+                    if self.sent.is_empty() {
+                        self.first_sent_at = self.now;
+                    }
+                    let woken = on_timer && !self.cancelled_in_drain;
+                    self.on_send(attempt, &model, woken);
+                }
                 Action::Cancel { attempt } => {
                     assert!(
                         self.sent.contains(&attempt),
                         "Cancel of {attempt}, never sent"
                     );
+                    self.cancelled_in_drain = true;
                 }
                 Action::Respond(_) => {
                     assert!(!self.responded, "a second response");
@@ -311,8 +369,16 @@ impl Driver {
                     self.responded = true;
                     self.streaming = true;
                 }
-                Action::Forward(_) => assert!(self.streaming, "Forward before StartStream"),
-                Action::Finish(_) => self.finished = true,
+                Action::Forward(bytes) => {
+                    assert!(self.streaming, "Forward before StartStream");
+                    self.client.extend_from_slice(&bytes);
+                }
+                Action::Finish(summary) => {
+                    self.finished = true;
+                    if self.streaming {
+                        self.check_client_bytes(summary.outcome);
+                    }
+                }
             }
         }
         assert_eq!(
@@ -322,14 +388,33 @@ impl Driver {
         );
     }
 
-    fn on_send(&mut self, attempt: AttemptId, model: &str) {
-        self.sends += 1;
-        assert!(
-            self.sends <= self.max_sends,
-            "{} attempts, the policy grants {} retries",
-            self.sends,
-            self.max_sends - 1
-        );
+    /// Checks a `Send`: `woken` when it came of a wake-up with nothing cancelled first,
+    /// which is the end of a wait before a retry.
+    fn on_send(&mut self, attempt: AttemptId, model: &str, woken: bool) {
+        if self.streaming {
+            self.continuations += 1;
+            let max = self.policy.max_continuations.unwrap_or(0);
+            assert!(
+                self.continuations <= max,
+                "{} continuations, `max_continuations` is {max}",
+                self.continuations
+            );
+        } else {
+            self.sends += 1;
+            assert!(
+                self.sends <= 1 + self.policy.granted,
+                "{} attempts, the policy grants {} retries",
+                self.sends,
+                self.policy.granted
+            );
+            if woken && self.sends > 1 {
+                self.check_wait(model);
+            }
+        }
+        if !self.sent.is_empty() {
+            self.check_budget();
+        }
+        self.sent_model = Some(model.to_owned());
         assert!(
             self.now < self.deadline,
             "a Send at or past the deadline; the run so far:\n{}\n{:?}",
@@ -347,6 +432,73 @@ impl Driver {
             "a Send to {model}, blocked until {:?} from now",
             blocked.map(|b| b.saturating_duration_since(self.now))
         );
+    }
+
+    /// A retry sent when its wait ended: the wait, from when the machine's timer took the
+    /// value that woke it, is within the policy's bounds.
+    fn check_wait(&self, model: &str) {
+        let Some(fired) = self.timer else {
+            panic!("a retry sent on a wake-up with no timer set");
+        };
+        assert!(fired <= self.now, "a retry sent before its wait ended");
+        let wait = fired.saturating_duration_since(self.timer_set_at);
+        assert!(
+            fired <= self.wait_allowed_until,
+            "a wait of {wait:?} before a retry to {model}, beyond the backoff's max and every block; the run so far:\n{}",
+            self.log.join("\n")
+        );
+        let Some(backoff) = self.policy.backoff else {
+            return;
+        };
+        // Waits for a half-open circuit are rechecks, not backoffs.
+        if self.policy.has_failure_circuit {
+            return;
+        }
+        let applies = !backoff.same_model_only || self.sent_model.as_deref() == Some(model);
+        assert!(
+            !applies || wait >= backoff.least,
+            "a wait of {wait:?} before a retry to {model}, shorter than the least backoff {:?}; the run so far:\n{}",
+            backoff.least,
+            self.log.join("\n")
+        );
+    }
+
+    /// A retry just made: with the primary's own budget, the retries in the 10 s window
+    /// ending now are within what the first attempts in it admit (this run's request is
+    /// the only one its fresh gateway saw).
+    fn check_budget(&mut self) {
+        self.retries_at.push(self.now);
+        let Some(budget) = self.policy.budget else {
+            return;
+        };
+        let window = Duration::from_secs(10);
+        let within = |t: Instant| self.now.saturating_duration_since(t) < window;
+        let in_window = self.retries_at.iter().filter(|&&t| within(t)).count() as u64;
+        let first_attempts = u64::from(within(self.first_sent_at));
+        let admitted = budget.admits(first_attempts);
+        assert!(
+            in_window <= admitted,
+            "{in_window} retries within 10 s, the budget admits {admitted}"
+        );
+    }
+
+    /// The stream is over: what the client got after its head is one well-formed stream of
+    /// its API, complete when the request succeeded and ended unless the client left.
+    fn check_client_bytes(&self, outcome: Outcome) {
+        let end = check_client_stream(self.api, &self.client);
+        match outcome {
+            Outcome::Success => assert_eq!(
+                end,
+                StreamEnd::Complete,
+                "a successful stream without its end"
+            ),
+            Outcome::Cancelled => {}
+            Outcome::Failed | Outcome::StreamAborted => assert_ne!(
+                end,
+                StreamEnd::Open,
+                "a failed stream ended without its end or an error"
+            ),
+        }
     }
 
     /// After a timer at or past the deadline the request is over; an unfinished machine
