@@ -10,7 +10,8 @@ use std::time::{Instant, SystemTime};
 use switchback_core::connection::{Connection, ConnectionSettings, UpstreamAction, UpstreamInput};
 use switchback_core::gateway::{Gateway, Surface};
 
-use crate::runtime::{connect, ConnectError, Io, Listener, Runtime, Timer, Upstream};
+use crate::lazy_timer::LazyTimer;
+use crate::runtime::{connect, ConnectError, Io, Listener, Runtime, Upstream};
 use crate::worker::Worker;
 
 /// Steps one poll may take before yielding, so a busy connection cannot starve the others.
@@ -32,8 +33,7 @@ pub(crate) struct ConnTask<R: Runtime> {
     conn: Connection,
     client: Client<R>,
     slot: Slot<R>,
-    timer: R::Timer,
-    armed: Option<Instant>,
+    timer: LazyTimer<R::Timer>,
     drain_slot: usize,
     drain_seen: bool,
     upstream_unflushed: bool,
@@ -63,8 +63,7 @@ impl<R: Runtime> ConnTask<R> {
             conn,
             client,
             slot: Slot::Empty,
-            timer: R::timer(),
-            armed: None,
+            timer: LazyTimer::new(R::timer()),
             drain_slot,
             drain_seen: false,
             upstream_unflushed: false,
@@ -237,8 +236,7 @@ impl<R: Runtime> ConnTask<R> {
         true
     }
 
-    /// Arms the timer lazily: a later deadline keeps the earlier setting (its wake-up is
-    /// harmless), an earlier one re-arms.
+    /// Runs the connection's due timeout, or arms the timer for it ([`LazyTimer`]).
     fn poll_timer(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         let Some(at) = self.conn.poll_timeout() else {
             return false;
@@ -247,15 +245,7 @@ impl<R: Runtime> ConnTask<R> {
             self.conn.handle_timeout(now);
             return true;
         }
-        if self.armed.is_none_or(|armed| at < armed) {
-            self.timer.set(at);
-            self.armed = Some(at);
-        }
-        if self.timer.poll_fired(cx).is_ready() {
-            self.armed = None;
-            return true;
-        }
-        false
+        self.timer.poll_until(cx, at).is_ready()
     }
 }
 

@@ -17,6 +17,7 @@
 
 mod conn;
 mod export;
+mod lazy_timer;
 mod runtime;
 mod signal;
 mod state_sync;

@@ -16,7 +16,8 @@ use std::time::Instant;
 use switchback_core::reload::LiveGateway;
 use switchback_core::shared_state::{LinkId, RemoteRules, StateSync, SyncAction};
 
-use crate::runtime::{connect, ConnectError, Io, Runtime, Timer, Upstream};
+use crate::lazy_timer::LazyTimer;
+use crate::runtime::{connect, ConnectError, Io, Runtime, Upstream};
 use crate::tls::TlsSetup;
 
 /// Steps one poll may take before yielding to the worker's connections.
@@ -58,8 +59,7 @@ pub(crate) async fn run<R: Runtime>(prepared: Prepared) {
         live: prepared.live,
         commands: Slot::Empty,
         subscriber: Slot::Empty,
-        timer: R::timer(),
-        armed: None,
+        timer: LazyTimer::new(R::timer()),
         scratch: vec![0; READ_BYTES].into_boxed_slice(),
     }
     .await
@@ -80,8 +80,7 @@ struct SyncTask<R: Runtime> {
     seen: u64,
     commands: Slot<R>,
     subscriber: Slot<R>,
-    timer: R::Timer,
-    armed: Option<Instant>,
+    timer: LazyTimer<R::Timer>,
     scratch: Box<[u8]>,
 }
 
@@ -204,7 +203,7 @@ impl<R: Runtime> SyncTask<R> {
         true
     }
 
-    /// Arms the timer lazily, as the connection tasks do.
+    /// Runs the session's due timeout, or arms the timer for it ([`LazyTimer`]).
     fn poll_timer(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         let Some(at) = self.sync.poll_timeout() else {
             return false;
@@ -213,15 +212,7 @@ impl<R: Runtime> SyncTask<R> {
             self.sync.handle_timeout(now);
             return true;
         }
-        if self.armed.is_none_or(|armed| at < armed) {
-            self.timer.set(at);
-            self.armed = Some(at);
-        }
-        if self.timer.poll_fired(cx).is_ready() {
-            self.armed = None;
-            return true;
-        }
-        false
+        self.timer.poll_until(cx, at).is_ready()
     }
 }
 
