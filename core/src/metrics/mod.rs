@@ -88,6 +88,11 @@ impl Counts {
         self.export_failures += o.export_failures;
     }
 
+    /// Requests counted under any label.
+    pub fn total_requests(&self) -> u64 {
+        self.requests.values().sum()
+    }
+
     /// Requests counted with this model label (every API, status and outcome).
     pub fn requests_of(&self, model: Slot) -> u64 {
         self.requests
@@ -354,5 +359,4 @@ impl Metrics {
     }
 }
 
-#[cfg(test)]
-mod tests;
+// The counters as a connection records them are tested in `core/tests/metrics_counts.rs`.
