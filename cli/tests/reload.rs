@@ -92,8 +92,12 @@ fn sighup_with_a_broken_file(state: &Path, file: &Path, addr: SocketAddr) {
         .parse()
         .expect("a pid");
     kill_process(Pid::from_raw(pid).expect("pid"), Signal::HUP).expect("SIGHUP");
+    // The log line is written before the report: wait for both.
     wait_until("the refusal in the log", || {
         log(state).matches(REFUSED).count() > refused_before
+    });
+    wait_until("the new report", || {
+        std::fs::read_to_string(state.join("switchback.reload")).is_ok_and(|r| r != report_before)
     });
     let refused = log(state);
     let line = refused
@@ -103,7 +107,6 @@ fn sighup_with_a_broken_file(state: &Path, file: &Path, addr: SocketAddr) {
     assert!(line.contains("consecutive"), "{line}");
     assert_eq!(metric(addr, FAILED), failed_before + 1);
     let report = std::fs::read_to_string(state.join("switchback.reload")).expect("the report");
-    assert_ne!(report, report_before);
     let mut lines = report.lines();
     assert!(
         lines.next().is_some_and(|l| l.ends_with(" failed")),
