@@ -111,7 +111,7 @@ fn span(s: &SpanRecord) -> otlp::Span {
     otlp::Span {
         trace_id: s.trace_id.to_vec(),
         span_id: s.span_id.to_vec(),
-        trace_state: String::new(),
+        trace_state: s.trace_state.clone(),
         parent_span_id: s.parent_span_id.map(|p| p.to_vec()).unwrap_or_default(),
         flags: 1 | remote,
         name: s.name.clone(),
@@ -178,6 +178,7 @@ mod tests {
                 span_id: [i as u8 + 1; 8],
                 parent_span_id: None,
                 parent_is_remote: false,
+                trace_state: String::new(),
                 name: name.to_owned(),
                 kind: SpanKind::Server,
                 start: UNIX_EPOCH,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::{HeaderMap, HeaderValue};
 
-use super::context::{SpanContext, TRACEPARENT};
+use super::context::{SpanContext, TRACEPARENT, TRACESTATE};
 use crate::config::TracingSettings;
 use crate::machine::{Outcome, Summary};
 
@@ -32,6 +32,9 @@ pub struct SpanRecord {
     pub parent_span_id: Option<[u8; 8]>,
     /// The parent came from the client's `traceparent`.
     pub parent_is_remote: bool,
+    /// The W3C `tracestate` of the span's context: the client's, when the trace
+    /// continues the client's, else empty.
+    pub trace_state: String,
     pub name: String,
     pub kind: SpanKind,
     pub start: SystemTime,
@@ -64,6 +67,8 @@ pub struct RequestTrace {
     context: SpanContext,
     /// The client's span, when it sent a `traceparent`.
     parent: Option<[u8; 8]>,
+    /// The client's `tracestate` when `parent` is set and it sent one (else empty).
+    trace_state: String,
     seed: u64,
     started: Instant,
     started_wall: SystemTime,
@@ -99,6 +104,10 @@ impl RequestTrace {
             Some(c) => c.sampled,
             None => mix(seed ^ 0x7361_6d70) % 100 < u64::from(settings.sampling_percent),
         };
+        let trace_state = client
+            .and_then(|_| headers.get(TRACESTATE)?.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
         let path = path.split('?').next().unwrap_or("");
         let mut attributes = vec![
             (
@@ -134,6 +143,7 @@ impl RequestTrace {
                 sampled,
             },
             parent: client.map(|c| c.span_id),
+            trace_state,
             seed,
             started,
             started_wall: wall,
@@ -208,6 +218,7 @@ impl RequestTrace {
             span_id: self.context.span_id,
             parent_span_id: self.parent,
             parent_is_remote: self.parent.is_some(),
+            trace_state: self.trace_state.clone(),
             name: self.name.clone(),
             kind: SpanKind::Server,
             start: self.started_wall,
@@ -246,6 +257,7 @@ impl RequestTrace {
                 span_id: self.attempt_span_id(i as u32),
                 parent_span_id: Some(self.context.span_id),
                 parent_is_remote: false,
+                trace_state: self.trace_state.clone(),
                 name: format!("attempt {}", r.model),
                 kind: SpanKind::Client,
                 start: self.wall(r.started),

@@ -50,6 +50,11 @@ fn failover_spans<R: Runtime>(tracing: &str, receiver: &Receiver) {
     let spans = receiver.wait_spans(3);
     assert_eq!(spans.len(), 3, "{spans:#?}");
     assert!(spans.iter().all(|s| hex(&s.trace_id) == CLIENT_TRACE));
+    // Every span continues the client's context, so it carries the client's tracestate.
+    assert!(
+        spans.iter().all(|s| s.trace_state == tracestate),
+        "{spans:#?}"
+    );
     let request = spans.iter().find(|s| s.kind == 2).expect("a server span");
     assert_eq!(hex(&request.parent_span_id), CLIENT_SPAN);
     assert_eq!(request.name, "POST /v1/chat/completions");
