@@ -213,7 +213,11 @@ fn a_fallback_that_cannot_express_the_request_is_skipped_not_the_answer() {
         .iter()
         .map(|a| a["error_type"].as_str().unwrap_or(""))
         .collect();
-    assert_eq!(kinds, ["http_529", "http_400"], "{e}");
+    assert_eq!(kinds, ["http_529", "untranslatable_request"], "{e}");
+    assert!(
+        e["attempts"][1].get("status").is_none(),
+        "no upstream status: {e}"
+    );
 }
 
 #[test]
@@ -408,4 +412,42 @@ fn an_in_band_error_before_commit_fails_over_and_after_commit_ends_in_the_client
             }
         }
     }
+}
+
+#[test]
+fn a_refusal_the_gateway_makes_is_no_upstream_failure() {
+    // An Anthropic primary whose rules retry 400 and block after one failure: a request
+    // it cannot express (temperature above 1) is refused here, with no call. The attempt
+    // is recorded as `untranslatable_request` with no status, and it opens no circuit:
+    // the next valid request still reaches the primary.
+    let yaml = "version: v0.3.0\nmodel_providers:\n  - model: anthropic/claude-sonnet-4-5\n    base_url: http://127.0.0.1:2\n    access_key: K2\n    default: true\n    retry_policy:\n      default_strategy: same_model\n      default_max_attempts: 0\n      on_status_codes:\n        - codes: [400]\n          strategy: same_model\n          max_attempts: 1\n      on_failures: {consecutive: 1, block_duration_seconds: 60}\n";
+    let mut s = sim(yaml);
+    s.script(CLAUDE, vec![Speaks::Messages.json()]);
+    let refused = post(
+        &mut s,
+        ClientApi::ChatCompletions,
+        r#"{"model":"anthropic/claude-sonnet-4-5","temperature":1.5,"messages":[{"role":"user","content":"Hi"}]}"#,
+    );
+    assert_eq!(s.calls(CLAUDE), 0, "never sent");
+    // The rule retried the 400 once (same model, refused again), then the exhaustion
+    // error carries the refusal as its last error.
+    assert_eq!(
+        refused.status,
+        400,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    let summary = refused.summary.as_ref().expect("finished");
+    assert_eq!(summary.records.len(), 2);
+    for r in &summary.records {
+        assert_eq!(r.error_type, "untranslatable_request", "{r:?}");
+        assert_eq!(r.status, None, "{r:?}");
+    }
+    let ok = post(
+        &mut s,
+        ClientApi::ChatCompletions,
+        r#"{"model":"anthropic/claude-sonnet-4-5","temperature":0.5,"messages":[{"role":"user","content":"Hi"}]}"#,
+    );
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    assert_eq!(s.calls(CLAUDE), 1, "no failure block was opened");
 }

@@ -73,7 +73,7 @@ pub(super) fn after_failure(
     failure: Failure,
     answer: Option<Bytes>,
 ) {
-    after_attempt(m, now, failure, answer, None);
+    after_attempt(m, now, failure, answer, Sent::Yes);
 }
 
 /// The current attempt's target cannot express the request (`failure`: its 400, made
@@ -81,26 +81,41 @@ pub(super) fn after_failure(
 /// answer, as an upstream's own would be. On a failover attempt the candidate is skipped:
 /// the failure that sent the request on to it decides what follows (the next candidate
 /// under the same rule, or the exhaustion error listing every attempt), so a request its
-/// primary can take never ends in a 400 that only a fallback would give. A skipped
-/// candidate is no upstream failure: it never counts toward a failure block.
+/// primary can take never ends in a 400 that only a fallback would give. An attempt
+/// that was never sent is no upstream failure: it never counts toward a failure block,
+/// and its record says [`UNTRANSLATABLE_REQUEST`] with no status, not an upstream 400.
 pub(super) fn after_untranslatable(
     m: &mut RetryMachine,
     now: Instant,
     failure: Failure,
     answer: Bytes,
 ) {
-    let previous = m.last_failure.clone();
-    after_attempt(m, now, failure, Some(answer), previous);
+    let decided_by = m.last_failure.clone();
+    after_attempt(m, now, failure, Some(answer), Sent::No { decided_by });
 }
 
-/// [`after_failure`], with `decided_by`: the earlier failure that classifies a skipped
-/// (untranslatable) failover attempt, when there is one.
+/// The `error_type` of an attempt whose target could not express the request, so no
+/// call was made.
+pub const UNTRANSLATABLE_REQUEST: &str = "untranslatable_request";
+
+/// Whether the attempt being judged reached its upstream.
+enum Sent {
+    Yes,
+    /// The target could not express the request. `decided_by`: the earlier failure
+    /// that sent the request on to this failover candidate, which classifies it (none
+    /// on the request's first attempt, where the refusal itself is judged).
+    No {
+        decided_by: Option<Failure>,
+    },
+}
+
+/// [`after_failure`] for an attempt that was or was not `sent`.
 fn after_attempt(
     m: &mut RetryMachine,
     now: Instant,
     failure: Failure,
     answer: Option<Bytes>,
-    decided_by: Option<Failure>,
+    sent: Sent,
 ) {
     let State::InFlight(attempt) = &mut m.state else {
         return;
@@ -118,19 +133,32 @@ fn after_attempt(
 
     let gw = Arc::clone(&m.gw);
     let policy = gw.provider(m.req.primary).retry_policy.as_ref();
-    let retry_after = policy
-        .as_ref()
-        .and_then(|p| record_pushback(m, now, p, &model, &failure));
-    tracing::info!(
-        request_id = %m.req.request_id, %model, error_type = %failure.error_type(),
-        latency_ms = latency.as_millis() as u64, detail = failure.log_detail().unwrap_or(""),
-        "attempt failed"
-    );
+    let (error_type, status, retry_after) = match sent {
+        Sent::Yes => {
+            let retry_after = policy
+                .as_ref()
+                .and_then(|p| record_pushback(m, now, p, &model, &failure));
+            tracing::info!(
+                request_id = %m.req.request_id, %model, error_type = %failure.error_type(),
+                latency_ms = latency.as_millis() as u64,
+                detail = failure.log_detail().unwrap_or(""), "attempt failed"
+            );
+            (failure.error_type(), failure.status(), retry_after)
+        }
+        Sent::No { .. } => {
+            tracing::info!(
+                request_id = %m.req.request_id, %model, error_type = UNTRANSLATABLE_REQUEST,
+                detail = failure.log_detail().unwrap_or(""),
+                "attempt not sent: the target cannot express the request"
+            );
+            (UNTRANSLATABLE_REQUEST.to_owned(), None, None)
+        }
+    };
     m.records.push(AttemptRecord {
         model,
         target: failed,
-        error_type: failure.error_type(),
-        status: failure.status(),
+        error_type,
+        status,
         started,
         latency,
         retry_after,
@@ -140,9 +168,12 @@ fn after_attempt(
         end_without_retry(m, failure, answer, false);
         return;
     };
-    let (failure, skipped) = match decided_by {
-        Some(previous) => (previous, true),
-        None => (failure, false),
+    let (failure, was_sent) = match sent {
+        Sent::Yes => (failure, true),
+        Sent::No {
+            decided_by: Some(previous),
+        } => (previous, false),
+        Sent::No { decided_by: None } => (failure, false),
     };
     let rule = match classify(policy, &failure) {
         Verdict::NotRetriable => {
@@ -152,10 +183,10 @@ fn after_attempt(
         }
         Verdict::Retriable(rule) => rule,
     };
-    if skipped {
-        drop(probe);
-    } else {
+    if was_sent {
         m.record_failure(now, policy, failed, probe);
+    } else {
+        drop(probe);
     }
     match next_retry(m, now, policy, rule, failed) {
         Ok((target, at)) => {

@@ -121,6 +121,8 @@ pub fn error_class(r: &AttemptRecord) -> &'static str {
         "restarted" | "refusal" | "tool_call" | "no_content" | "untranslatable" => {
             "unusable_continuation"
         }
+        // No call was made: the target cannot express the request.
+        "untranslatable_request" => "untranslatable_request",
         "connect_error" => "connect_error",
         "invalid_response" => "invalid_response",
         "stream_error" => "stream_error",
@@ -133,11 +135,12 @@ pub fn error_class(r: &AttemptRecord) -> &'static str {
 }
 
 /// Every `error_type` value, for the documentation test.
-pub const ERROR_CLASSES: [&str; 18] = [
+pub const ERROR_CLASSES: [&str; 19] = [
     "ok",
     "cancelled",
     "stream_aborted",
     "unusable_continuation",
+    "untranslatable_request",
     "connect_error",
     "invalid_response",
     "stream_error",
