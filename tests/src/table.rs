@@ -3,6 +3,7 @@
 //! down when dropped, and the assertions every table uses.
 
 use std::net::SocketAddr;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -29,6 +30,7 @@ macro_rules! scenarios {
                 #[test]
                 $( #[$($sattr)*] )?
                 fn [<smol_ $name>]() {
+                    let _turn = $crate::table::shared_turn();
                     $name::<$crate::gateway::Smol>();
                 }
 
@@ -36,11 +38,53 @@ macro_rules! scenarios {
                 #[test]
                 $( #[$($tattr)*] )?
                 fn [<tokio_ $name>]() {
+                    let _turn = $crate::table::shared_turn();
                     $name::<$crate::gateway::Tokio>();
                 }
             )*
         }
     };
+}
+
+/// [`scenarios!`] for scenarios that load the machine on purpose (storms: many clients
+/// for seconds): each runs alone, while no other scenario of its test binary runs, so
+/// the load never slows another scenario past its timeouts.
+#[macro_export]
+macro_rules! scenarios_alone {
+    ($( $name:ident ),* $(,)?) => {
+        $crate::table::__paste::paste! {
+            $(
+                #[cfg(feature = "smol")]
+                #[test]
+                fn [<smol_ $name>]() {
+                    let _turn = $crate::table::exclusive_turn();
+                    $name::<$crate::gateway::Smol>();
+                }
+
+                #[cfg(feature = "tokio")]
+                #[test]
+                fn [<tokio_ $name>]() {
+                    let _turn = $crate::table::exclusive_turn();
+                    $name::<$crate::gateway::Tokio>();
+                }
+            )*
+        }
+    };
+}
+
+/// Scenarios of one test binary share this: ordinary ones read, [`scenarios_alone!`]
+/// ones write.
+static TURNS: RwLock<()> = RwLock::new(());
+
+/// A turn beside the other ordinary scenarios; call through [`scenarios!`].
+pub fn shared_turn() -> RwLockReadGuard<'static, ()> {
+    // A scenario that panicked poisons the lock; the next ones still run.
+    TURNS.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A turn with no other scenario running; call through [`scenarios_alone!`].
+pub fn exclusive_turn() -> RwLockWriteGuard<'static, ()> {
+    TURNS.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A gateway for one scenario; shut down when dropped.

@@ -168,12 +168,19 @@ impl MockUpstream {
 
     /// Waits up to `timeout` for the peer to close connection `conn`; true if it did.
     pub fn wait_closed_by_peer(&self, conn: usize, timeout: Duration) -> bool {
+        self.wait_connection(conn, timeout, |c| c.closed_by_peer)
+    }
+
+    /// Waits up to `timeout` for the mock itself to close connection `conn` (a reply's
+    /// `idle_close`, say); true if it did.
+    pub fn wait_closed_by_mock(&self, conn: usize, timeout: Duration) -> bool {
+        self.wait_connection(conn, timeout, |c| c.closed_by_mock)
+    }
+
+    fn wait_connection(&self, conn: usize, timeout: Duration, done: fn(&ConnInfo) -> bool) -> bool {
         let end = Instant::now() + timeout;
         loop {
-            if lock(&self.shared.conns)
-                .get(conn)
-                .is_some_and(|c| c.closed_by_peer)
-            {
+            if lock(&self.shared.conns).get(conn).is_some_and(done) {
                 return true;
             }
             if Instant::now() >= end {

@@ -94,7 +94,7 @@ pub(crate) fn client_gone_mid_stream_closes_upstream<R: Runtime>() {
     assert!(s.read_until("\"content\":\"a\""), "no content arrived");
     s.disconnect();
     assert!(
-        primary.wait_closed_by_peer(0, ms(1500)),
+        primary.wait_closed_by_peer(0, ms(5000)),
         "the upstream connection stayed open after the client left"
     );
     assert_eq!(secondary.calls(), 0);

@@ -17,7 +17,7 @@ use switchback_tests::table::{assert_header, assert_status, error_of, start, sta
 
 use crate::harness::{
     assert_aborted_stream, assert_clean_stream, assert_exhausted, assert_success_content, ok, pair,
-    stream, stream_ok, RETRY_429, SHORT,
+    pair_with, stream, stream_ok, LONG, NORMAL, RETRY_429, SHORT,
 };
 
 /// One byte per second: far slower than any per-attempt timeout.
@@ -153,7 +153,7 @@ pub(crate) fn fault_unasked_gzip<R: Runtime>() {
 pub(crate) fn fault_100_continue_before_answer<R: Runtime>() {
     let primary = MockUpstream::start(vec![ok().preamble("HTTP/1.1 100 Continue\r\n\r\n")]);
     let secondary = MockUpstream::start(vec![ok()]);
-    let gw = start::<R>(&pair(Some(RETRY_429), SHORT), &[&primary, &secondary]);
+    let gw = start::<R>(&pair(Some(RETRY_429), NORMAL), &[&primary, &secondary]);
     let r = post_chat(gw.addr, &chat_request());
     assert_success_content(&r);
     assert_header(&r, "x-switchback-attempts", "1");
@@ -203,7 +203,7 @@ pub(crate) fn fault_connection_refused<R: Runtime>() {
 /// other provider answers.
 pub(crate) fn fault_unresolvable_host<R: Runtime>() {
     let secondary = MockUpstream::start(vec![ok()]);
-    let yaml = pair(Some(RETRY_429), SHORT).replacen(
+    let yaml = pair_with(Some(RETRY_429), SHORT, NORMAL).replacen(
         "http://127.0.0.1:${PRIMARY}",
         "http://upstream.switchback-test.invalid:${PRIMARY}",
         1,
@@ -232,7 +232,7 @@ pub(crate) fn fault_sse_event_over_1_mib_after_commit<R: Runtime>() {
         DONE_EVENT.to_owned(),
     ];
     let primary = MockUpstream::start(vec![Reply::sse(&events, Duration::ZERO)]);
-    let gw = start::<R>(&pair(Some(RETRY_429), SHORT), &[&primary, &primary]);
+    let gw = start::<R>(&pair(Some(RETRY_429), NORMAL), &[&primary, &primary]);
     let r = stream(gw.addr);
     let e = assert_aborted_stream(&r, "Hel");
     assert_eq!(e["code"], "stream_event_too_large", "{e}");
@@ -245,7 +245,7 @@ pub(crate) fn fault_sse_event_over_1_mib_before_commit<R: Runtime>() {
     let events = vec![role_event(), huge, DONE_EVENT.to_owned()];
     let primary = MockUpstream::start(vec![Reply::sse(&events, Duration::ZERO)]);
     let secondary = MockUpstream::start(vec![stream_ok()]);
-    let gw = start::<R>(&pair(Some(RETRY_429), SHORT), &[&primary, &secondary]);
+    let gw = start::<R>(&pair(Some(RETRY_429), NORMAL), &[&primary, &secondary]);
     let r = stream(gw.addr);
     assert_clean_stream(&r, STREAM_TEXT);
     assert_header(&r, "x-switchback-attempts", "2");
@@ -295,7 +295,7 @@ pub(crate) fn fault_body_memory_full_gets_503<R: Runtime>() {
     let primary = MockUpstream::start(vec![Reply::hang()]);
     let yaml = format!(
         "limits: {{max_buffered_body_bytes: 48KiB}}\n{}",
-        pair(None, SHORT)
+        pair(None, LONG)
     );
     let gw = start::<R>(&yaml, &[&primary, &primary]);
     let big = |n: usize| {
@@ -319,5 +319,7 @@ pub(crate) fn fault_body_memory_full_gets_503<R: Runtime>() {
         1,
         "nothing was sent for the refused request"
     );
+    // Stopping the mock ends the hung answer, and with it the holding request.
+    drop(primary);
     let _ = holder.join();
 }

@@ -49,14 +49,25 @@ pub(crate) fn provider(
 }
 
 /// The seed's two-provider layout: `openai/gpt-4o` (default, with `policy`) on
-/// `${PRIMARY}` and `anthropic/claude-3-5-sonnet` on `${SECONDARY}`.
+/// `${PRIMARY}` and `anthropic/claude-3-5-sonnet` on `${SECONDARY}`, both with `timeouts`.
 pub(crate) fn pair(policy: Option<&str>, timeouts: &str) -> String {
+    pair_with(policy, timeouts, timeouts)
+}
+
+/// [`pair`] with the primary's and the secondary's own timeouts: a scenario whose
+/// primary misbehaves gives it [`SHORT`] and the healthy secondary [`NORMAL`], so a
+/// loaded machine never turns the expected answer into a timeout.
+pub(crate) fn pair_with(policy: Option<&str>, primary: &str, secondary: &str) -> String {
     format!(
         "{HEAD}{}{}",
-        provider("openai/gpt-4o", "PRIMARY", timeouts, policy),
-        provider("anthropic/claude-3-5-sonnet", "SECONDARY", timeouts, None)
+        provider("openai/gpt-4o", "PRIMARY", primary, policy),
+        provider("anthropic/claude-3-5-sonnet", "SECONDARY", secondary, None)
     )
 }
+
+/// Timeouts for a scenario that waits on something else (a hung upstream, a block):
+/// far past any bound the scenario asserts.
+pub(crate) const LONG: &str = "{first_token: 30s, idle: 30s}";
 
 /// A JSON reply framed like the seed's Python mocks (HTTP/1.0, close-delimited).
 pub(crate) fn seed_json(status: u16, body: &str) -> Reply {

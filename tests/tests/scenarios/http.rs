@@ -321,9 +321,8 @@ pub(crate) fn http_stale_pooled_connection_resent_once<R: Runtime>() {
     );
     assert_success_content(&post_chat(gw.addr, &chat_request()));
     // The mock closes the idle connection 30 ms after the answer.
-    thread::sleep(ms(150));
     assert!(
-        primary.connections()[0].closed_by_mock,
+        primary.wait_closed_by_mock(0, ms(5000)),
         "{:?}",
         primary.connections()
     );

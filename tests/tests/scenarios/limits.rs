@@ -10,7 +10,7 @@ use switchback_tests::mock_upstream::{refused_port, MockUpstream, Reply};
 use switchback_tests::table::{assert_header, assert_status, error_of, ms, start, start_ports};
 
 use crate::harness::{
-    assert_exhausted, assert_success_content, ok, pair, too_many, NORMAL, RETRY_429,
+    assert_exhausted, assert_success_content, ok, pair, too_many, LONG, NORMAL, RETRY_429,
 };
 
 /// With every candidate blocked far past the deadline, the next request is answered at
@@ -34,7 +34,8 @@ pub(crate) fn all_blocked_answers_at_once<R: Runtime>() {
         .unwrap_or_else(|| panic!("no Retry-After: {:?}", r.headers));
     assert!((55..=60).contains(&secs), "Retry-After {secs}");
     assert!(e["shortest_remaining_block_seconds"].is_u64(), "{e}");
-    assert!(r.elapsed() < ms(1000), "elapsed {:?}", r.elapsed());
+    // Far below the 60 s block: answered at once, not after waiting.
+    assert!(r.elapsed() < ms(10_000), "elapsed {:?}", r.elapsed());
     assert_eq!(
         (primary.calls(), secondary.calls()),
         (1, 1),
@@ -48,13 +49,14 @@ pub(crate) fn listener_deadline_bounds_request<R: Runtime>() {
     let secondary = MockUpstream::start(vec![Reply::hang()]);
     let policy =
         format!("{RETRY_429}on_timeout:\n  strategy: different_provider\n  max_attempts: 2\n");
-    let yaml = pair(Some(&policy), NORMAL).replace("timeout: 10s", "timeout: 500ms");
+    let yaml = pair(Some(&policy), LONG).replace("timeout: 10s", "timeout: 500ms");
     let gw = start::<R>(&yaml, &[&primary, &secondary]);
     let r = post_chat(gw.addr, &chat_request());
     assert_status(&r, 504);
     assert!(r.elapsed() >= ms(450), "elapsed {:?}", r.elapsed());
+    // Far below `first_token` (30 s): the deadline ended it.
     assert!(
-        r.elapsed() < ms(1500),
+        r.elapsed() < ms(10_000),
         "the deadline was not kept: {:?}",
         r.elapsed()
     );
@@ -63,7 +65,7 @@ pub(crate) fn listener_deadline_bounds_request<R: Runtime>() {
         0,
         "no time was left for a second attempt"
     );
-    assert!(primary.wait_closed_by_peer(0, ms(1000)));
+    assert!(primary.wait_closed_by_peer(0, ms(5000)));
 }
 
 /// Without a retry_policy, a transport failure gets a gateway-made error in OpenAI's
@@ -88,10 +90,10 @@ pub(crate) fn no_policy_transport_error_is_gateway_error<R: Runtime>() {
     assert_eq!(secondary.calls(), 0);
 }
 
-/// Requests are served concurrently: eight 200 ms upstream answers take far less than
-/// 8 x 200 ms.
+/// Requests are served concurrently: eight 1 s upstream answers take far less than
+/// 8 x 1 s.
 pub(crate) fn concurrent_requests_are_served_in_parallel<R: Runtime>() {
-    let primary = MockUpstream::start(vec![ok().delayed(ms(200))]);
+    let primary = MockUpstream::start(vec![ok().delayed(ms(1000))]);
     let gw = start::<R>(&pair(None, NORMAL), &[&primary, &primary]);
     let addr = gw.addr;
     let t0 = Instant::now();
@@ -109,7 +111,7 @@ pub(crate) fn concurrent_requests_are_served_in_parallel<R: Runtime>() {
         assert_success_content(&r);
         assert_header(&r, "x-request-id", &id);
     }
-    assert!(t0.elapsed() < ms(1200), "serialized: {:?}", t0.elapsed());
+    assert!(t0.elapsed() < ms(5000), "serialized: {:?}", t0.elapsed());
     assert_eq!(primary.calls(), 8);
 }
 
@@ -136,7 +138,8 @@ pub(crate) fn slow_client_head_times_out<R: Runtime>() {
         Ok(()) => assert_eq!(s.status, 408, "headers: {:?}", s.headers),
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}"),
     }
-    assert!(t0.elapsed() < ms(2000), "elapsed {:?}", t0.elapsed());
+    // The client never finishes its head: any end at all is the 300 ms timeout's.
+    assert!(t0.elapsed() < ms(10_000), "elapsed {:?}", t0.elapsed());
     assert_eq!(primary.calls(), 0);
     assert_status(&get(gw.addr, "/healthz"), 200);
 }

@@ -103,7 +103,7 @@ use surface::{
     oversize_body_413, request_id_echoed_or_generated, success_headers_and_upstream_request,
     unknown_model_404, upstream_connection_reused,
 };
-use switchback_tests::scenarios;
+use switchback_tests::{scenarios, scenarios_alone};
 use transport::{
     connect_refused_fails_over, first_token_timeouts_exhaust, reset_before_headers_fails_over,
     timeout_error_type_names_the_timeout, truncated_json_fails_over,
@@ -160,8 +160,6 @@ scenarios! {
     plano_max_retries_retries_503_same_model,
     plano_fallback_through_wildcard,
     plano_http_host_and_endpoint,
-    storm_retry_budget_bounds_upstream_load,
-    storm_failure_block_recovers_within_one_block,
     malformed_http_400,
     fault_garbage_status_line,
     fault_one_mib_upstream_head,
@@ -216,4 +214,9 @@ scenarios! {
     recovery_fallback_rejects_prefill_primary_accepts,
     recovery_every_candidate_rejects,
     recovery_openai_client_anthropic_primary_native,
+}
+
+scenarios_alone! {
+    storm_retry_budget_bounds_upstream_load,
+    storm_failure_block_recovers_within_one_block,
 }

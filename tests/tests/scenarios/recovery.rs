@@ -20,7 +20,7 @@ fn words(from: usize, n: usize) -> Vec<String> {
 /// One provider entry on `${port_var}` with `lines` (indented by 4) after its timeouts.
 fn entry(model: &str, port_var: &str, lines: &str) -> String {
     format!(
-        "  - model: {model}\n    base_url: http://127.0.0.1:${{{port_var}}}\n    access_key: key-{port_var}\n    timeouts: {{first_token: 2s, idle: 300ms}}\n{lines}"
+        "  - model: {model}\n    base_url: http://127.0.0.1:${{{port_var}}}\n    access_key: key-{port_var}\n    timeouts: {{first_token: 2s, idle: 1s}}\n{lines}"
     )
 }
 
@@ -251,9 +251,9 @@ pub(crate) fn recovery_stall_continued_by_the_fallback<R: Runtime>() {
     );
     let sb = switchback_field(&evs);
     assert_eq!(sb["models"], json!(["mistral/mistral-large"]), "{sb}");
-    assert_eq!(sb["failures"][0]["error_type"], "timeout_300ms", "{sb}");
+    assert_eq!(sb["failures"][0]["error_type"], "timeout_1000ms", "{sb}");
     assert!(
-        r.elapsed() >= ms(300),
+        r.elapsed() >= ms(1000),
         "the stall was waited for: {:?}",
         r.elapsed()
     );

@@ -9,8 +9,8 @@ use switchback_tests::mock_upstream::{Framing, MockUpstream, Reply};
 use switchback_tests::table::{assert_header, assert_status, ms, start, HEAD};
 
 use crate::harness::{
-    assert_clean_stream, assert_exhausted, assert_success_content, pair, provider, seed_429,
-    seed_json, seed_ok, stream, NORMAL, RETRY_429, SHORT,
+    assert_clean_stream, assert_exhausted, assert_success_content, pair, pair_with, provider,
+    seed_429, seed_json, seed_ok, stream, NORMAL, RETRY_429, SHORT,
 };
 
 /// IT-1: the primary answers 429, the secondary 200: the client gets the 200.
@@ -222,8 +222,8 @@ retry_after_handling:
     let r1 = post_chat(gw.addr, &chat_request());
     assert_success_content(&r1);
     assert!(
-        t0.elapsed() < ms(2000),
-        "failing over must not wait out Retry-After"
+        t0.elapsed() < ms(10_000),
+        "failing over must not wait out Retry-After (60 s)"
     );
     assert_eq!((primary.calls(), secondary.calls()), (1, 1));
     let r2 = post_chat(
@@ -242,14 +242,18 @@ pub(crate) fn it10_timeout_triggers_retry<R: Runtime>() {
     let primary = MockUpstream::start(vec![seed_ok().delayed(Duration::from_secs(60))]);
     let secondary = MockUpstream::start(vec![seed_ok()]);
     let policy = format!("fallback_models: [anthropic/claude-3-5-sonnet]\n{RETRY_429}on_timeout:\n  strategy: different_provider\n  max_attempts: 2\n");
-    let gw = start::<R>(&pair(Some(&policy), SHORT), &[&primary, &secondary]);
+    let gw = start::<R>(
+        &pair_with(Some(&policy), SHORT, NORMAL),
+        &[&primary, &secondary],
+    );
     let r = post_chat(gw.addr, &chat_request());
     assert_success_content(&r);
     assert!(r.elapsed() >= ms(300), "elapsed {:?}", r.elapsed());
-    assert!(r.elapsed() < ms(2000), "elapsed {:?}", r.elapsed());
+    // Far below the primary's 60 s: it was not waited for.
+    assert!(r.elapsed() < ms(10_000), "elapsed {:?}", r.elapsed());
     assert_eq!((primary.calls(), secondary.calls()), (1, 1));
     assert!(
-        primary.wait_closed_by_peer(0, ms(1000)),
+        primary.wait_closed_by_peer(0, ms(5000)),
         "the timed-out attempt's connection was not closed"
     );
 }
@@ -284,7 +288,8 @@ pub(crate) fn it11_high_latency_failover<R: Runtime>() {
         "the latency-blocked primary was called again"
     );
     assert_eq!(secondary.calls(), 1);
-    assert!(r2.elapsed() < ms(400), "elapsed {:?}", r2.elapsed());
+    // Far below the block's 60 s: the request went on at once, not after the block.
+    assert!(r2.elapsed() < ms(10_000), "elapsed {:?}", r2.elapsed());
 }
 
 /// IT-12: a streaming request survives a 429: one clean stream from the secondary,

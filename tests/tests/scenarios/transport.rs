@@ -70,10 +70,12 @@ pub(crate) fn first_token_timeouts_exhaust<R: Runtime>() {
         assert!((300..1000).contains(&n), "{a}");
     }
     assert!(r.elapsed() >= ms(600), "elapsed {:?}", r.elapsed());
-    assert!(r.elapsed() < ms(2500), "elapsed {:?}", r.elapsed());
+    // Both upstreams hang forever and the listener deadline is 10 s: this is the
+    // timeouts' answer.
+    assert!(r.elapsed() < ms(8000), "elapsed {:?}", r.elapsed());
     assert_eq!((primary.calls(), secondary.calls()), (1, 1));
-    assert!(primary.wait_closed_by_peer(0, ms(1000)));
-    assert!(secondary.wait_closed_by_peer(0, ms(1000)));
+    assert!(primary.wait_closed_by_peer(0, ms(5000)));
+    assert!(secondary.wait_closed_by_peer(0, ms(5000)));
 }
 
 /// Spec §4.8: `error_type` names the timeout that fired (`timeout_300ms` for a 300 ms
