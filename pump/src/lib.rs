@@ -15,6 +15,7 @@
 //! request path but the gateway's shared block table. With `state.redis` (spec §14) the first
 //! worker also runs one task that shares the block table through Redis (`state_sync.rs`).
 
+mod balance;
 mod conn;
 mod export;
 mod lazy_timer;
@@ -188,6 +189,7 @@ pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, St
         ..ServerLimits::default()
     };
     let stop = Arc::new(Stop::new(threads));
+    let balance = Arc::new(balance::Balance::new(threads));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
     let mut handles = Vec::with_capacity(threads);
     for i in 0..threads {
@@ -206,6 +208,7 @@ pub fn start<R: Runtime>(config: Config, options: Options) -> Result<Running, St
             limits,
             listeners,
             stop: Arc::clone(&stop),
+            balance: Arc::clone(&balance),
             ready: ready_tx.clone(),
             // The first worker also runs the shared-state task, if the config has one.
             sync: state_sync.take(),
@@ -335,6 +338,8 @@ struct ThreadPlan {
     /// Its copies of the listening sockets, each with what it listens for.
     listeners: Vec<(std::net::TcpListener, ListenerSpec)>,
     stop: Arc<Stop>,
+    /// The connection counts of every worker, for spreading connections.
+    balance: Arc<balance::Balance>,
     ready: mpsc::Sender<Result<(), StartError>>,
     sync: Option<state_sync::Prepared>,
 }
@@ -348,6 +353,7 @@ fn serve_thread<R: Runtime>(plan: ThreadPlan) {
         limits,
         listeners,
         stop,
+        balance,
         ready,
         sync,
     } = plan;
@@ -371,7 +377,7 @@ fn serve_thread<R: Runtime>(plan: ThreadPlan) {
             R::spawn_local(state_sync::run::<R>(sync));
         }
         worker::run(
-            Worker::<R>::new(index, live, tls, limits),
+            Worker::<R>::new(index, live, tls, limits, balance),
             registered,
             stop,
             index,

@@ -16,6 +16,7 @@ use switchback_core::server::ServerLimits;
 use switchback_core::trace::{SpanQueue, SpanRecord};
 use switchback_core::upstream::IdlePool;
 
+use crate::balance::Balance;
 use crate::conn::ConnTask;
 use crate::runtime::{Listener, Runtime, Timer, Upstream};
 use crate::signal::{Drain, Stop};
@@ -51,6 +52,9 @@ pub(crate) struct Worker<R: Runtime> {
     pub(crate) drain: Drain,
     open: Cell<usize>,
     all_closed: RefCell<Option<Waker>>,
+    /// This worker's index, and every worker's connection counts (`balance.rs`).
+    index: usize,
+    balance: Arc<Balance>,
 }
 
 impl<R: Runtime> Worker<R> {
@@ -59,6 +63,7 @@ impl<R: Runtime> Worker<R> {
         live: Arc<LiveGateway>,
         tls: TlsSetup,
         limits: ServerLimits,
+        balance: Arc<Balance>,
     ) -> Rc<Self> {
         let gateway = live.current();
         let version = live.version();
@@ -76,6 +81,8 @@ impl<R: Runtime> Worker<R> {
             drain: Drain::default(),
             open: Cell::new(0),
             all_closed: RefCell::new(None),
+            index,
+            balance,
         })
     }
 
@@ -103,11 +110,13 @@ impl<R: Runtime> Worker<R> {
     /// A connection task started.
     pub(crate) fn opened(&self) {
         self.open.set(self.open.get() + 1);
+        self.balance.opened(self.index);
     }
 
     /// A connection task ended.
     pub(crate) fn closed(&self) {
         self.open.set(self.open.get().saturating_sub(1));
+        self.balance.closed(self.index);
         if self.open.get() == 0 {
             if let Some(w) = self.all_closed.borrow_mut().take() {
                 w.wake();
@@ -149,7 +158,8 @@ pub(crate) async fn run<R: Runtime>(
     }
 }
 
-/// Accepts connections until the drain starts, each served by its own task. A
+/// Accepts connections until the drain starts, each served by its own task, leaving
+/// connections to less loaded workers while this one is ahead (`balance.rs`). A
 /// connection's request deadline is its listener's `timeout` when it was accepted.
 async fn accept_loop<R: Runtime>(
     worker: Rc<Worker<R>>,
@@ -161,6 +171,9 @@ async fn accept_loop<R: Runtime>(
         let accepted = poll_fn(|cx| {
             if worker.drain.poll(slot, cx).is_some() {
                 return Poll::Ready(None);
+            }
+            if worker.balance.poll_decline(worker.index, cx) {
+                return Poll::Pending;
             }
             listener.poll_accept(cx).map(Some)
         })
