@@ -266,6 +266,11 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, Expect)> {
             Same,
         ),
         (
+            "a list of equal lengths in one Content-Length",
+            v("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1,1\r\n\r\na"),
+            Same,
+        ),
+        (
             "Content-Length with a sign",
             v("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc"),
             Same,

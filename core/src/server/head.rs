@@ -218,24 +218,25 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<BodyFraming, HttpErr
     if !has_cl {
         return Ok(BodyFraming::None);
     }
+    // Each field is one length: a list (`3, 3`, which RFC 9110 §8.6 lets a recipient
+    // either refuse or fold) is refused, as hyper and nginx do, so no proxy in front can
+    // read the framing differently. Repeated fields with the same length are one length.
     let mut length: Option<u64> = None;
     for value in headers.get_all(CONTENT_LENGTH) {
-        for item in value.as_bytes().split(|b| *b == b',') {
-            let item = item.trim_ascii();
-            let n = parse_length(item).ok_or_else(|| {
-                HttpError::malformed(format_args!(
-                    "invalid Content-Length {:?}",
-                    String::from_utf8_lossy(item)
+        let item = value.as_bytes().trim_ascii();
+        let n = parse_length(item).ok_or_else(|| {
+            HttpError::malformed(format_args!(
+                "invalid Content-Length {:?}",
+                String::from_utf8_lossy(item)
+            ))
+        })?;
+        match length {
+            Some(prev) if prev != n => {
+                return Err(HttpError::ambiguous_framing(
+                    "differing Content-Length values",
                 ))
-            })?;
-            match length {
-                Some(prev) if prev != n => {
-                    return Err(HttpError::ambiguous_framing(
-                        "differing Content-Length values",
-                    ))
-                }
-                _ => length = Some(n),
             }
+            _ => length = Some(n),
         }
     }
     Ok(length.map_or(BodyFraming::None, BodyFraming::Length))

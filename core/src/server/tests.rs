@@ -133,7 +133,16 @@ fn smuggling_defences() {
         error_status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 4\r\n\r\n"),
         400
     );
-    // Equal repeated lengths are one length.
+    // A list in one field, even of equal lengths, is refused.
+    assert_eq!(
+        error_status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc"),
+        400
+    );
+    assert_eq!(
+        error_status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1,1\r\n\r\na"),
+        400
+    );
+    // Equal repeated fields are one length.
     let h =
         head_of(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n")
             .unwrap();
