@@ -15,6 +15,8 @@ use switchback_core::sim::Simulation;
 
 const OPENAI: &str = "openai/gpt-4o";
 const CLAUDE: &str = "anthropic/claude-sonnet-4-5";
+/// A Chat Completions request for `CLAUDE` with a temperature Anthropic cannot take.
+const CLAUDE_TEMPERATURE_1_5: &str = r#"{"model":"anthropic/claude-sonnet-4-5","temperature":1.5,"messages":[{"role":"user","content":"Hi"}]}"#;
 
 /// `OPENAI` and `CLAUDE` (in `order`), the first the default with one failover.
 fn two(first_is_openai: bool) -> Simulation {
@@ -253,11 +255,7 @@ fn temperature_above_one_skips_an_anthropic_fallback_for_the_next_candidate() {
     // client's shape, naming the parameter.
     let mut s = two(false);
     s.script(CLAUDE, vec![Speaks::Messages.json()]);
-    let r = post(
-        &mut s,
-        ClientApi::ChatCompletions,
-        r#"{"model":"anthropic/claude-sonnet-4-5","temperature":1.5,"messages":[{"role":"user","content":"Hi"}]}"#,
-    );
+    let r = post(&mut s, ClientApi::ChatCompletions, CLAUDE_TEMPERATURE_1_5);
     assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(s.calls(CLAUDE), 0);
     let e = error_object(ClientApi::ChatCompletions, &r);
@@ -423,11 +421,7 @@ fn a_refusal_the_gateway_makes_is_no_upstream_failure() {
     let yaml = "version: v0.3.0\nmodel_providers:\n  - model: anthropic/claude-sonnet-4-5\n    base_url: http://127.0.0.1:2\n    access_key: K2\n    default: true\n    retry_policy:\n      default_strategy: same_model\n      default_max_attempts: 0\n      on_status_codes:\n        - codes: [400]\n          strategy: same_model\n          max_attempts: 1\n      on_failures: {consecutive: 1, block_duration_seconds: 60}\n";
     let mut s = sim(yaml);
     s.script(CLAUDE, vec![Speaks::Messages.json()]);
-    let refused = post(
-        &mut s,
-        ClientApi::ChatCompletions,
-        r#"{"model":"anthropic/claude-sonnet-4-5","temperature":1.5,"messages":[{"role":"user","content":"Hi"}]}"#,
-    );
+    let refused = post(&mut s, ClientApi::ChatCompletions, CLAUDE_TEMPERATURE_1_5);
     assert_eq!(s.calls(CLAUDE), 0, "never sent");
     // The rule retried the 400 once (same model, refused again), then the exhaustion
     // error carries the refusal as its last error.
