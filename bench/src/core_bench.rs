@@ -42,6 +42,13 @@ model_providers:
   - model: groq/fallback
     base_url: http://127.0.0.1:9
     access_key: bench-key
+  # The same answers with stream recovery on: what keeping a stream recoverable costs
+  # when nothing fails.
+  - model: openai/recoverable
+    base_url: http://127.0.0.1:9
+    access_key: bench-key
+    retry_policy:
+      stream_recovery: {max_continuations: 2}
 ";
 
 const RATE_LIMITED: &str = r#"{"error":{"message":"Rate limit reached for requests","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}}"#;
@@ -290,6 +297,7 @@ pub fn run(
     let plain = Bytes::from(crate::http1::chat_body("openai/bench", false, None));
     let failover = Bytes::from(crate::http1::chat_body("openai/primary", false, None));
     let stream = Bytes::from(crate::http1::chat_body("openai/bench", true, None));
+    let recoverable = Bytes::from(crate::http1::chat_body("openai/recoverable", true, None));
     let mk = |reads: Vec<Vec<Bytes>>| Script {
         events: reads.iter().map(|r| parse_once(r)).collect(),
         reads,
@@ -302,6 +310,11 @@ pub fn run(
             mk(vec![rate_limited_reads(), ok_reads()]),
         ),
         ("SSE, 20 chunks", stream, mk(vec![stream_reads(20)])),
+        (
+            "SSE, 20 chunks, stream_recovery on",
+            recoverable,
+            mk(vec![stream_reads(20)]),
+        ),
     ];
     let now = Instant::now();
     let wall = SystemTime::now();
@@ -368,7 +381,7 @@ mod tests {
     #[test]
     fn every_path_succeeds_with_the_expected_attempts() {
         let r = run(20, Duration::from_millis(50), None, true);
-        assert_eq!(r.len(), 9);
+        assert_eq!(r.len(), 12);
         for c in &r {
             let want = if c.path.starts_with("429") { 2.0 } else { 1.0 };
             assert_eq!(c.attempts_per_request, want, "{c:?}");

@@ -32,6 +32,9 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+/// The largest line buffer [`SseFramer`] keeps between lines.
+const REUSED_LINE_BYTES: usize = 4096;
+
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SseEvent {
@@ -207,7 +210,7 @@ impl SseFramer {
                 bytes = &bytes[1..];
             }
         }
-        while let Some(pos) = bytes.iter().position(|&b| b == b'\r' || b == b'\n') {
+        while let Some(pos) = memchr::memchr2(b'\r', b'\n', bytes) {
             self.extend_line(&bytes[..pos]);
             if self.failed {
                 return;
@@ -269,14 +272,21 @@ impl SseFramer {
             LineMode::Comment => {}
             LineMode::Start => self.dispatch(),
             LineMode::Field => {
-                let line = std::mem::take(&mut self.line);
+                // A small line buffer is reused for the next line rather than freed and
+                // grown again; a large one is freed, so a stream holds no more than it
+                // has buffered.
+                let mut line = std::mem::take(&mut self.line);
                 self.process_field(&line);
+                if line.capacity() <= REUSED_LINE_BYTES {
+                    line.clear();
+                    self.line = line;
+                }
             }
         }
     }
 
     fn process_field(&mut self, line: &[u8]) {
-        let (name, value) = match line.iter().position(|&b| b == b':') {
+        let (name, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
                 let value = &line[colon + 1..];
                 (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))

@@ -137,10 +137,7 @@ impl RelayFramer {
             }
         }
         while i < bytes.len() {
-            let run = bytes[i..]
-                .iter()
-                .position(|&b| b == b'\n' || b == b'\r')
-                .unwrap_or(bytes.len() - i);
+            let run = memchr::memchr2(b'\n', b'\r', &bytes[i..]).unwrap_or(bytes.len() - i);
             if run > 0 {
                 self.line_empty = false;
                 self.keep_slice(&bytes[i..i + run]);
@@ -218,10 +215,7 @@ fn parse_block(raw: &[u8], limit: usize) -> Option<Result<SseEvent, SseError>> {
     let mut held = 0usize;
     let mut rest = raw;
     while !rest.is_empty() {
-        let end = rest
-            .iter()
-            .position(|&b| b == b'\n' || b == b'\r')
-            .unwrap_or(rest.len());
+        let end = memchr::memchr2(b'\n', b'\r', rest).unwrap_or(rest.len());
         let line = &rest[..end];
         let skip = match rest.get(end..end + 2) {
             Some(b"\r\n") => 2,
@@ -234,7 +228,7 @@ fn parse_block(raw: &[u8], limit: usize) -> Option<Result<SseEvent, SseError>> {
         if line[0] == b':' {
             continue;
         }
-        let (name, value) = match line.iter().position(|&b| b == b':') {
+        let (name, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
                 let value = &line[colon + 1..];
                 (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
