@@ -358,6 +358,12 @@ fn serve_thread<R: Runtime>(plan: ThreadPlan) {
         sync,
     } = plan;
     let ready_on_error = ready.clone();
+    // However this thread ends, by a panic included, its worker stops counting in the
+    // connection balance.
+    let _retire = balance::RetireOnDrop {
+        balance: Arc::clone(&balance),
+        worker: index,
+    };
     let served = R::block_on(async move {
         let mut registered = Vec::with_capacity(listeners.len());
         for (l, spec) in listeners {
