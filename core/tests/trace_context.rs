@@ -8,7 +8,9 @@ use http::{HeaderMap, HeaderValue};
 use switchback_core::config::{OtlpProtocol, TracingSettings};
 use switchback_core::gateway::ProviderId;
 use switchback_core::machine::{Outcome, Summary};
-use switchback_core::trace::{RequestTrace, SpanRecord, TRACEPARENT, TRACESTATE};
+use switchback_core::trace::{
+    RequestTrace, SpanRecord, MAX_TRACE_STATE_BYTES, TRACEPARENT, TRACESTATE,
+};
 
 const CLIENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 const STATE: &str = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
@@ -23,7 +25,7 @@ fn spans(client: &[(&'static str, &str)]) -> Vec<SpanRecord> {
     };
     let mut headers = HeaderMap::new();
     for (k, v) in client {
-        headers.insert(*k, HeaderValue::from_str(v).unwrap());
+        headers.append(*k, HeaderValue::from_str(v).unwrap());
     }
     // A virtual clock: any origin will do, the trace only takes differences.
     #[allow(clippy::disallowed_methods)]
@@ -73,4 +75,19 @@ fn a_trace_the_gateway_starts_carries_no_tracestate() {
 fn a_client_trace_without_tracestate_carries_an_empty_one() {
     let spans = spans(&[(TRACEPARENT, CLIENT)]);
     assert!(spans.iter().all(|s| s.trace_state.is_empty()));
+}
+
+#[test]
+fn several_tracestate_fields_are_joined_and_an_oversized_one_is_dropped() {
+    let one = spans(&[(TRACEPARENT, CLIENT), (TRACESTATE, "congo=t61rcWkgMzE")]);
+    assert!(one.iter().all(|s| s.trace_state == "congo=t61rcWkgMzE"));
+    let joined = spans(&[
+        (TRACEPARENT, CLIENT),
+        (TRACESTATE, "congo=t61rcWkgMzE"),
+        (TRACESTATE, "rojo=00f067aa0ba902b7"),
+    ]);
+    assert!(joined.iter().all(|s| s.trace_state == STATE), "{joined:#?}");
+    let big = format!("a={}", "x".repeat(MAX_TRACE_STATE_BYTES));
+    let dropped = spans(&[(TRACEPARENT, CLIENT), (TRACESTATE, &big)]);
+    assert!(dropped.iter().all(|s| s.trace_state.is_empty()));
 }

@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::TracingSettings;
 use crate::machine::{AttemptId, Summary};
-use crate::trace::{RequestTrace, SpanRecord, TRACEPARENT, TRACESTATE};
+use crate::trace::{client_tracestate, RequestTrace, SpanRecord, TRACEPARENT, TRACESTATE};
 
 /// One request's trace propagation. See the module docs.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ impl Propagation {
             if trace.sampled() {
                 let tracestate = trace
                     .continues_client_trace()
-                    .then(|| headers.get(TRACESTATE).cloned())
+                    .then(|| client_tracestate(headers))
                     .flatten();
                 return Some(Propagation::Traced {
                     trace: Box::new(trace),
@@ -58,7 +58,7 @@ impl Propagation {
         let traceparent = headers.get(TRACEPARENT)?.clone();
         Some(Propagation::Client {
             traceparent,
-            tracestate: headers.get(TRACESTATE).cloned(),
+            tracestate: client_tracestate(headers),
         })
     }
 
@@ -116,7 +116,7 @@ mod tests {
         .config;
         let mut headers = HeaderMap::new();
         for (k, v) in client {
-            headers.insert(*k, HeaderValue::from_str(v).unwrap());
+            headers.append(*k, HeaderValue::from_str(v).unwrap());
         }
         #[allow(clippy::disallowed_methods)]
         let (now, wall) = (Instant::now(), SystemTime::now());
@@ -147,6 +147,17 @@ mod tests {
             "{sent}"
         );
         assert_ne!(sent, CLIENT, "the attempt's own span is the parent");
+    }
+
+    #[test]
+    fn a_tracestate_in_several_fields_goes_on_as_one_list() {
+        let out = upstream_headers(&[
+            (TRACEPARENT, CLIENT),
+            (TRACESTATE, "congo=t61rcWkgMzE"),
+            (TRACESTATE, "rojo=00f067aa0ba902b7"),
+        ]);
+        let sent: Vec<_> = out.get_all(TRACESTATE).iter().collect();
+        assert_eq!(sent, [STATE]);
     }
 
     #[test]

@@ -1,12 +1,33 @@
 //! W3C Trace Context: the `traceparent` header a client may send and the one the
 //! gateway sends upstream on each attempt.
 
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 
 /// The `traceparent` header name.
 pub const TRACEPARENT: &str = "traceparent";
 /// The `tracestate` header name (forwarded with a client's `traceparent`, unchanged).
 pub const TRACESTATE: &str = "tracestate";
+
+/// The client's `tracestate` as one value: its fields joined with commas, as W3C trace
+/// context says a list split over several fields is read; `None` when it sent none (or
+/// only empty ones, or one that is not visible ASCII).
+pub fn client_tracestate(headers: &HeaderMap) -> Option<HeaderValue> {
+    let mut joined: Vec<u8> = Vec::new();
+    for value in headers.get_all(TRACESTATE) {
+        let text = value.to_str().ok()?.trim();
+        if text.is_empty() {
+            continue;
+        }
+        if !joined.is_empty() {
+            joined.push(b',');
+        }
+        joined.extend_from_slice(text.as_bytes());
+    }
+    if joined.is_empty() {
+        return None;
+    }
+    HeaderValue::from_bytes(&joined).ok()
+}
 
 /// A span context: the trace, the span and whether it is sampled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

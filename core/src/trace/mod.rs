@@ -13,8 +13,8 @@ pub mod grpc;
 pub mod otlp;
 mod span;
 
-pub use context::{SpanContext, TRACEPARENT, TRACESTATE};
-pub use span::{AttrValue, RequestTrace, SpanKind, SpanRecord};
+pub use context::{client_tracestate, SpanContext, TRACEPARENT, TRACESTATE};
+pub use span::{AttrValue, RequestTrace, SpanKind, SpanRecord, MAX_TRACE_STATE_BYTES};
 
 use std::collections::VecDeque;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::{HeaderMap, HeaderValue};
 
-use super::context::{SpanContext, TRACEPARENT, TRACESTATE};
+use super::context::{client_tracestate, SpanContext, TRACEPARENT};
 use crate::config::TracingSettings;
 use crate::machine::{Outcome, Summary};
 
@@ -42,6 +42,20 @@ pub struct SpanRecord {
     pub attributes: Vec<(String, AttrValue)>,
     /// `Some(message)`: the span's status is error.
     pub error: Option<String>,
+}
+
+/// The longest `tracestate` a span keeps: W3C trace-context's 512 characters, which
+/// every participant must be able to carry.
+pub const MAX_TRACE_STATE_BYTES: usize = 512;
+
+/// The client's `tracestate` ([`client_tracestate`]) for the spans; empty when it is
+/// longer than [`MAX_TRACE_STATE_BYTES`] (so a large header cannot fill the span queue:
+/// every span of the request holds a copy).
+fn client_trace_state(headers: &HeaderMap) -> String {
+    client_tracestate(headers)
+        .and_then(|v| v.to_str().ok().map(str::to_owned))
+        .filter(|s| s.len() <= MAX_TRACE_STATE_BYTES)
+        .unwrap_or_default()
 }
 
 /// SplitMix64: span ids from the request's seed.
@@ -104,10 +118,7 @@ impl RequestTrace {
             Some(c) => c.sampled,
             None => mix(seed ^ 0x7361_6d70) % 100 < u64::from(settings.sampling_percent),
         };
-        let trace_state = client
-            .and_then(|_| headers.get(TRACESTATE)?.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let trace_state = client.map_or_else(String::new, |_| client_trace_state(headers));
         let path = path.split('?').next().unwrap_or("");
         let mut attributes = vec![
             (
