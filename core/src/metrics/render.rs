@@ -151,7 +151,7 @@ fn request_families(
     };
     vec![
         ("switchback_requests_total", "Client requests finished, by client API, the model that answered (or was tried last), status class and outcome.", Family::Counter(requests)),
-        ("switchback_upstream_attempts_total", "Upstream attempts, by provider entry and error_type (ok for the attempt that answered).", Family::Counter(attempts)),
+        ("switchback_upstream_attempts_total", "Upstream attempts, by provider entry and error_type (ok for the attempt that answered; untranslatable_request for one the gateway refused without a call).", Family::Counter(attempts)),
         ("switchback_retries_total", "Attempts after a request's first, by the model the request was routed to.", Family::Counter(retries)),
         ("switchback_failovers_total", "Retries sent to another provider entry than the attempt before, by the entry failed over from and to.", Family::Counter(failovers)),
         ("switchback_stream_recoveries_total", "Committed streams that failed and were recovered (spec 12), by the model the request was routed to and outcome (completed, failed, not_continued).", Family::Counter(recoveries)),

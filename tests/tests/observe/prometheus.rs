@@ -160,12 +160,9 @@ pub(crate) fn prometheus_scrapes_a_failover_counter<R: Runtime>() {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
+    // Having the counter means a scrape of the admin listener succeeded (the latest
+    // scrape's `up` is not asked for: on a loaded machine it may have timed out).
     assert_eq!(seen, Some(1.0), "Prometheus never had {wanted}");
-    // Some scrape succeeded in the last minute (the last one may have been slow).
-    assert_eq!(
-        query(prom, r#"max_over_time(up{job="switchback"}[1m])"#),
-        Some(1.0)
-    );
 }
 
 /// The YAML block under `## Sample alerts` in docs/operations.md.

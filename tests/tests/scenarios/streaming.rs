@@ -54,6 +54,11 @@ pub(crate) fn stream_stall_after_commit_ends_with_error<R: Runtime>() {
     let r = stream(gw.addr);
     let e = assert_aborted_stream(&r, "Hi");
     assert_eq!(e["code"], "stream_timeout", "{e}");
+    // The idle timeout's own error, not the listener deadline's.
+    assert_eq!(
+        e["message"], "The upstream stream stalled for 300 ms; the answer is incomplete.",
+        "{e}"
+    );
     assert!(r.elapsed() >= ms(300), "elapsed {:?}", r.elapsed());
     // The stalled upstream never ends: an answer at all is the idle timeout's.
     assert!(r.elapsed() < ms(10_000), "elapsed {:?}", r.elapsed());
