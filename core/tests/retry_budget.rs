@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{chat_body, config, error_body, provider, retry_policy, sim, SUCCESS};
 use proptest::prelude::*;
+use switchback_core::config::RetryBudgetSettings;
 use switchback_core::machine::Action;
 use switchback_core::retry_budget::RetryBudget;
 use switchback_core::sim::{FakeReply, SimResponse, Simulation};
@@ -279,4 +280,93 @@ proptest! {
         }
         check_windows(&firsts, &retries, ratio, min_per_second)?;
     }
+}
+
+// ---------------------------------------------------------------- the budget alone
+
+fn at(t0: Instant, ms: u64) -> Instant {
+    t0 + Duration::from_millis(ms)
+}
+
+#[allow(clippy::disallowed_methods)]
+fn epoch() -> Instant {
+    Instant::now()
+}
+
+#[test]
+fn the_floor_alone_allows_min_per_second_times_ten() {
+    let t0 = epoch();
+    let mut b = RetryBudget::new(0.2, 10);
+    let admitted = (0..150).filter(|_| b.try_retry(t0)).count();
+    assert_eq!(admitted, 100);
+}
+
+#[test]
+fn first_attempts_add_ratio_retries() {
+    let t0 = epoch();
+    let mut b = RetryBudget::new(0.2, 0);
+    for _ in 0..50 {
+        b.record_first_attempt(t0);
+    }
+    let admitted = (0..50).filter(|_| b.try_retry(t0)).count();
+    assert_eq!(admitted, 10, "0.2 x 50");
+}
+
+#[test]
+fn retries_age_out_of_the_window() {
+    let t0 = epoch();
+    let mut b = RetryBudget::new(0.0, 1);
+    assert_eq!((0..20).filter(|_| b.try_retry(t0)).count(), 10);
+    assert!(!b.try_retry(at(t0, 9_999)), "still inside the window");
+    // Bucketing keeps retries up to half a second longer than the window.
+    assert!(!b.try_retry(at(t0, 10_400)));
+    assert!(b.try_retry(at(t0, 10_500)), "the first bucket has aged out");
+}
+
+#[test]
+fn first_attempts_stop_counting_before_the_window_ends() {
+    let t0 = epoch();
+    let mut b = RetryBudget::new(1.0, 0);
+    for _ in 0..4 {
+        b.record_first_attempt(t0);
+    }
+    assert_eq!(b.window(at(t0, 9_999)).0, 4);
+    assert_eq!(
+        b.window(at(t0, 10_000)).0,
+        0,
+        "gone once the bucket leaves the window"
+    );
+    assert!(!b.try_retry(at(t0, 10_000)));
+}
+
+#[test]
+fn a_disabled_budget_is_none() {
+    let mut s = RetryBudgetSettings::default();
+    assert!(RetryBudget::from_settings(&s).is_some());
+    s.enabled = false;
+    assert!(RetryBudget::from_settings(&s).is_none());
+}
+
+#[test]
+fn an_earlier_now_counts_in_the_latest_bucket() {
+    let t0 = epoch();
+    let mut b = RetryBudget::new(0.0, 1);
+    assert!(b.try_retry(at(t0, 5_000)));
+    for _ in 0..9 {
+        assert!(b.try_retry(t0));
+    }
+    assert!(!b.try_retry(t0));
+    assert_eq!(b.window(at(t0, 5_000)).1, 10);
+}
+
+#[test]
+fn memory_stays_one_window_under_traffic() {
+    let t0 = epoch();
+    let mut b = RetryBudget::new(0.2, 10);
+    for i in 0..100_000u64 {
+        b.record_first_attempt(at(t0, i));
+        let _ = b.try_retry(at(t0, i));
+    }
+    let (firsts, _) = b.window(at(t0, 100_000));
+    assert!(firsts <= 10_000, "only the last window counts: {firsts}");
 }

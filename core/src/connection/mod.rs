@@ -40,9 +40,6 @@ mod output;
 mod request;
 mod traced;
 
-#[cfg(test)]
-mod tests;
-
 pub use io::{ConnectionSettings, UpstreamAction, UpstreamInput};
 
 use std::collections::VecDeque;

@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::*;
-use crate::config::load_str;
-use crate::server::ServerLimits;
-use crate::upstream::Origin;
+use switchback_core::config::load_str;
+use switchback_core::connection::{Connection, ConnectionSettings, UpstreamAction, UpstreamInput};
+use switchback_core::gateway::Gateway;
+use switchback_core::server::ServerLimits;
+use switchback_core::upstream::Origin;
 
 const CONFIG: &str = "
 listeners:
@@ -139,7 +140,7 @@ impl Wire {
 }
 
 fn origin(port: u16) -> Origin {
-    crate::upstream::parse_base_url(&format!("http://127.0.0.1:{port}"))
+    switchback_core::upstream::parse_base_url(&format!("http://127.0.0.1:{port}"))
         .expect("origin")
         .0
 }
@@ -618,4 +619,78 @@ fn a_client_that_leaves_mid_request_cancels_the_attempt() {
     w.flush();
     assert!(w.conn.is_closed());
     assert_eq!(w.take_actions(), [UpstreamAction::Close]);
+}
+
+// ---------------------------------------------------------------- trace context upstream
+
+const TRACE_CLIENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+const TRACE_STATE: &str = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+
+/// The `traceparent` and `tracestate` fields (in order) of the upstream request a traced
+/// gateway sends for a chat request with the `client` header fields.
+fn upstream_trace_fields(client: &[(&str, &str)]) -> Vec<(String, String)> {
+    let yaml = format!(
+        "{CONFIG}tracing:\n  random_sampling: 100\n  otlp_http_endpoint: http://127.0.0.1:4318\n"
+    );
+    let mut w = Wire::new(&yaml);
+    let mut head = String::from(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n",
+    );
+    for (k, v) in client {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n{CHAT}", CHAT.len()));
+    w.send(head.as_bytes());
+    w.up(UpstreamInput::Opened { reused: false });
+    let sent = String::from_utf8_lossy(&w.upstream).into_owned();
+    let head = sent.split("\r\n\r\n").next().unwrap_or("");
+    head.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .filter(|(k, _)| k == "traceparent" || k == "tracestate")
+        .collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    fields
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+#[test]
+fn a_traced_request_forwards_the_clients_tracestate_unchanged() {
+    let out = upstream_trace_fields(&[("traceparent", TRACE_CLIENT), ("tracestate", TRACE_STATE)]);
+    assert_eq!(field(&out, "tracestate"), [TRACE_STATE]);
+    let sent = field(&out, "traceparent");
+    assert_eq!(sent.len(), 1, "{out:?}");
+    assert!(
+        sent[0].starts_with("00-0af7651916cd43dd8448eb211c80319c-"),
+        "{sent:?}"
+    );
+    assert_ne!(
+        sent[0], TRACE_CLIENT,
+        "the attempt's own span is the parent"
+    );
+}
+
+#[test]
+fn a_tracestate_in_several_fields_goes_on_as_one_list() {
+    let out = upstream_trace_fields(&[
+        ("traceparent", TRACE_CLIENT),
+        ("tracestate", "congo=t61rcWkgMzE"),
+        ("tracestate", "rojo=00f067aa0ba902b7"),
+    ]);
+    assert_eq!(field(&out, "tracestate"), [TRACE_STATE]);
+}
+
+#[test]
+fn a_trace_the_gateway_starts_sends_no_tracestate() {
+    let out = upstream_trace_fields(&[("traceparent", "garbage"), ("tracestate", TRACE_STATE)]);
+    assert!(field(&out, "tracestate").is_empty(), "{out:?}");
+    let out = upstream_trace_fields(&[("tracestate", TRACE_STATE)]);
+    assert!(field(&out, "tracestate").is_empty(), "{out:?}");
+    assert_eq!(field(&out, "traceparent").len(), 1, "{out:?}");
 }
