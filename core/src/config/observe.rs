@@ -1,7 +1,8 @@
 //! The observability settings (spec §13): a listener's `admin_port`, the top-level
 //! `metrics` switch, and Plano's `tracing` section, which switchback honours.
 
-use std::net::{IpAddr, SocketAddr};
+// Address values from `core::net` (plain data, no IO): nothing here opens a socket.
+use core::net::{IpAddr, SocketAddr};
 
 use super::env::{expand, ExpandError};
 use super::fields::{boolean, int_in, text};

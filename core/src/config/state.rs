@@ -6,7 +6,8 @@
 //! of its user info: a finding names the field and what is wrong with it.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr};
+// Address values from `core::net` (plain data, no IO): nothing here opens a socket.
+use core::net::{IpAddr, Ipv6Addr};
 
 use serde::Deserialize;
 

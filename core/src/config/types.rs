@@ -143,7 +143,7 @@ pub struct Listener {
     pub max_retries: Option<u32>,
     /// `admin_port` (and `admin_address`): where `/metrics` and `/v1/status` are served
     /// instead of on this listener.
-    pub admin: Option<std::net::SocketAddr>,
+    pub admin: Option<core::net::SocketAddr>,
 }
 
 /// The wire protocol a provider entry speaks.
