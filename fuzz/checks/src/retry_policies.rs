@@ -7,17 +7,10 @@ use std::time::Duration;
 
 use switchback_core::config::{load_str, BackoffApplyTo, Config};
 
-/// A policy with backoff, Retry-After handling, a duration budget and a fallback list.
-const POLICY_A: &str = "
-listeners:
-  - type: model
-    name: l
-    port: 12000
-    timeout: 10s
-model_providers:
-  - model: openai/gpt-4o
-    base_url: http://127.0.0.1:9901
-    access_key: key-a
+/// A policy with backoff, Retry-After handling, a duration budget and a fallback list
+/// (each policy is the lines of the four entries, for [`config_yaml`]).
+const POLICY_A: [&str; 4] = [
+    "
     default: true
     timeouts: {first_token: 2s, idle: 1s}
     retry_policy:
@@ -32,30 +25,18 @@ model_providers:
       backoff: {apply_to: same_model, base_ms: 100, max_ms: 400, jitter: true}
       retry_after_handling: {scope: model, apply_to: global, max_retry_after_seconds: 30}
       max_retry_duration_ms: 8000
-  - model: openai/gpt-4o-mini
-    base_url: http://127.0.0.1:9902
-    access_key: key-b
-  - model: mistral/mistral-large
-    base_url: http://127.0.0.1:9903
-    access_key: key-c
-  - model: anthropic/claude-3-5-sonnet
-    base_url: http://127.0.0.1:9904
-    access_key: key-d
-";
+",
+    "",
+    "",
+    "",
+];
+const POLICY_A_TIMEOUT: &str = "10s";
 /// Retries granted by `POLICY_A`: 429 (2) + the defaults (2) + timeouts (1).
 const GRANTED_A: u32 = 5;
 
 /// Escalation (`then`), error-code matching and provider-wide blocks.
-const POLICY_B: &str = "
-listeners:
-  - type: model
-    name: l
-    port: 12000
-    timeout: 6s
-model_providers:
-  - model: openai/gpt-4o
-    base_url: http://127.0.0.1:9901
-    access_key: key-a
+const POLICY_B: [&str; 4] = [
+    "
     default: true
     timeouts: {first_token: 1s, idle: 500ms}
     retry_policy:
@@ -73,16 +54,12 @@ model_providers:
           max_attempts: 1
       on_timeout: {strategy: same_model, max_attempts: 1}
       retry_after_handling: {scope: provider, apply_to: global, max_retry_after_seconds: 5}
-  - model: openai/gpt-4o-mini
-    base_url: http://127.0.0.1:9902
-    access_key: key-b
-  - model: mistral/mistral-large
-    base_url: http://127.0.0.1:9903
-    access_key: key-c
-  - model: anthropic/claude-3-5-sonnet
-    base_url: http://127.0.0.1:9904
-    access_key: key-d
-";
+",
+    "",
+    "",
+    "",
+];
+const POLICY_B_TIMEOUT: &str = "6s";
 /// Retries granted by `POLICY_B`: 429 (1, then 2) + 400 (1) + the defaults (1) + timeouts (1).
 const GRANTED_B: u32 = 6;
 
@@ -91,16 +68,8 @@ const GRANTED_B: u32 = 6;
 /// 4 (429/529) + 4 (the defaults) + 3 (timeouts) retries and 3 continuations, against a
 /// budget of 4 retries per first attempt in any 10 s window (no floor), so that one request
 /// can spend it.
-const POLICY_C: &str = "
-listeners:
-  - type: model
-    name: l
-    port: 12000
-    timeout: 10s
-model_providers:
-  - model: openai/gpt-4o
-    base_url: http://127.0.0.1:9901
-    access_key: key-a
+const POLICY_C: [&str; 4] = [
+    "
     default: true
     continuation: assistant_prefill
     timeouts: {first_token: 1s, idle: 500ms}
@@ -118,19 +87,17 @@ model_providers:
       on_failures: {consecutive: 1, window_seconds: 30, block_duration_seconds: 2, scope: model}
       retry_after_handling: {scope: model, apply_to: global, max_retry_after_seconds: 3}
       stream_recovery: {mode: continue, max_continuations: 3}
-  - model: openai/gpt-4o-mini
-    base_url: http://127.0.0.1:9902
-    access_key: key-b
-  - model: mistral/mistral-large
-    base_url: http://127.0.0.1:9903
-    access_key: key-c
+",
+    "",
+    "
     continuation: mistral_prefix
     timeouts: {first_token: 1s, idle: 500ms}
-  - model: anthropic/claude-3-5-sonnet
-    base_url: http://127.0.0.1:9904
-    access_key: key-d
+",
+    "
     timeouts: {first_token: 1s, idle: 500ms}
-";
+",
+];
+const POLICY_C_TIMEOUT: &str = "10s";
 /// Retries granted by `POLICY_C`'s rules (continuations apart).
 const GRANTED_C: u32 = 11;
 
@@ -189,14 +156,33 @@ pub(crate) struct FuzzPolicy {
     pub has_failure_circuit: bool,
 }
 
+/// A config of the four [`MODELS`] on local ports (the first entry's lines make it the
+/// default and give it the policy): the listener's
+/// `timeout`, and each entry's lines after its address and key (`extras`, in `MODELS`
+/// order, each as a literal that starts with a newline, or empty).
+fn config_yaml(timeout: &str, extras: &[&str; 4]) -> String {
+    let mut y = format!(
+        "listeners:\n  - type: model\n    name: l\n    port: 12000\n    timeout: {timeout}\nmodel_providers:\n"
+    );
+    for (i, (model, extra)) in MODELS.iter().zip(extras).enumerate() {
+        let key = char::from(b'a' + i as u8);
+        y.push_str(&format!(
+            "  - model: {model}\n    base_url: http://127.0.0.1:{}\n    access_key: key-{key}\n{}",
+            9901 + i,
+            extra.strip_prefix('\n').unwrap_or(extra)
+        ));
+    }
+    y
+}
+
 /// The three policies, loaded once.
 pub(crate) fn policies() -> &'static [FuzzPolicy; 3] {
     static POLICIES: OnceLock<[FuzzPolicy; 3]> = OnceLock::new();
     POLICIES.get_or_init(|| {
         [
-            load(POLICY_A, GRANTED_A),
-            load(POLICY_B, GRANTED_B),
-            load(POLICY_C, GRANTED_C),
+            load(&config_yaml(POLICY_A_TIMEOUT, &POLICY_A), GRANTED_A),
+            load(&config_yaml(POLICY_B_TIMEOUT, &POLICY_B), GRANTED_B),
+            load(&config_yaml(POLICY_C_TIMEOUT, &POLICY_C), GRANTED_C),
         ]
     })
 }
