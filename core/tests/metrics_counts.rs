@@ -47,11 +47,7 @@ impl Client {
     fn exchange(&mut self, raw: &str) -> String {
         self.conn.handle_client_input(self.now, raw.as_bytes());
         for _ in 0..1000 {
-            while let Some(b) = self.conn.poll_client_transmit() {
-                let n = b.len();
-                self.got.extend_from_slice(b);
-                self.conn.handle_client_written(self.now, n);
-            }
+            self.receive();
             match self.conn.poll_timeout() {
                 Some(at) if at <= self.now + Duration::from_secs(5) => {
                     self.now = self.now.max(at);
@@ -236,16 +232,21 @@ model_providers:
 }
 
 impl Client {
+    /// Takes everything the connection has to send the client.
+    fn receive(&mut self) {
+        while let Some(b) = self.conn.poll_client_transmit() {
+            let n = b.len();
+            self.got.extend_from_slice(b);
+            self.conn.handle_client_written(self.now, n);
+        }
+    }
+
     /// Sends `raw` and runs the clock only until the bytes received contain `needle`;
     /// returns what was received so far.
     fn exchange_until(&mut self, raw: &str, needle: &str) -> String {
         self.conn.handle_client_input(self.now, raw.as_bytes());
         for _ in 0..1000 {
-            while let Some(b) = self.conn.poll_client_transmit() {
-                let n = b.len();
-                self.got.extend_from_slice(b);
-                self.conn.handle_client_written(self.now, n);
-            }
+            self.receive();
             let got = String::from_utf8_lossy(&self.got).into_owned();
             if got.contains(needle) {
                 return got;
