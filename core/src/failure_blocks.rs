@@ -127,28 +127,44 @@ impl Circuit {
     /// True while the circuit still matters at `now`: a failure run inside its window,
     /// a block in force, a probe out, or a half-open circuit that has waited for its
     /// probe less than one `block_duration`.
+    ///
+    /// Reads the circuit as [`at`](Self::at) would see it, without building that state
+    /// (it runs for every circuit on every prune).
     fn is_live(&self, now: Instant) -> bool {
-        match self.at(now) {
+        match self {
             Circuit::Counting { failures, window } => failures
                 .back()
-                .is_some_and(|t| now.saturating_duration_since(*t) <= window),
-            Circuit::Open { .. } | Circuit::HalfOpen { probe: Some(_), .. } => true,
+                .is_some_and(|t| now.saturating_duration_since(*t) <= *window),
+            // In force, or lapsed and half-open since `until`.
+            Circuit::Open {
+                until,
+                block_duration,
+            } => now < *until + *block_duration,
+            // A probe out, or its lease lapsed and half-open again since the lease ended.
+            Circuit::HalfOpen {
+                probe: Some(p),
+                block_duration,
+                ..
+            } => now < p.lease + *block_duration,
             Circuit::HalfOpen {
                 since,
                 block_duration,
                 probe: None,
-            } => now < since + block_duration,
+            } => now < *since + *block_duration,
         }
     }
 
-    /// How much the circuit matters, lowest first, for eviction at the key cap: failure
-    /// runs (oldest last failure first), then half-open circuits, then open ones (the
-    /// block that ends soonest first).
-    fn rank(&self) -> (u8, Option<Instant>) {
+    /// How much the circuit matters at `now`, lowest first, for eviction at the key cap:
+    /// failure runs (oldest last failure first), then half-open circuits, then open ones
+    /// (the block that ends soonest first). The circuit as [`at`](Self::at) would see it,
+    /// without building that state.
+    fn rank_at(&self, now: Instant) -> (u8, Option<Instant>) {
         match self {
             Circuit::Counting { failures, .. } => (0, failures.back().copied()),
-            Circuit::HalfOpen { since, .. } => (1, Some(*since)),
+            Circuit::Open { until, .. } if *until <= now => (1, Some(*until)),
             Circuit::Open { until, .. } => (2, Some(*until)),
+            Circuit::HalfOpen { probe: Some(p), .. } if p.lease <= now => (1, Some(p.lease)),
+            Circuit::HalfOpen { since, .. } => (1, Some(*since)),
         }
     }
 }
@@ -226,7 +242,7 @@ impl FailureBlocks {
             return opened;
         };
         self.cap
-            .make_room(&mut self.circuits, &key, |c| c.at(now).rank());
+            .make_room(&mut self.circuits, &key, |c| c.rank_at(now));
         let circuit = self
             .circuits
             .entry(key.clone())
@@ -287,7 +303,7 @@ impl FailureBlocks {
             }
         }
         self.cap
-            .make_room(&mut self.circuits, key, |c| c.at(now).rank());
+            .make_room(&mut self.circuits, key, |c| c.rank_at(now));
         self.circuits.insert(
             key.clone(),
             Circuit::Open {

@@ -70,7 +70,9 @@ impl KeyCap {
         key: &BlockKey,
         rank: impl Fn(&V) -> R,
     ) -> usize {
-        if self.is_configured(key) || map.contains_key(key) {
+        // Derived keys never outnumber the map: below the limit there is room, and the
+        // count (a set lookup per key) is skipped.
+        if self.is_configured(key) || map.contains_key(key) || map.len() < self.limit {
             return 0;
         }
         let mut evicted = 0;

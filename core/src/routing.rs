@@ -184,7 +184,7 @@ impl Router {
 
 /// The longest model a wildcard entry accepts from a client (the whole `prefix/id`, in
 /// bytes). No provider's model ids come near it; it bounds what one client-named key
-/// costs the block table (see [`crate::key_cap`]), and matches the longest name the
+/// costs the block table (see [`crate::key_cap`]), and is also the longest name the
 /// shared state accepts from other replicas.
 pub const MAX_WILDCARD_MODEL_BYTES: usize = 256;
 

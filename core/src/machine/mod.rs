@@ -32,6 +32,7 @@ mod send;
 mod stream;
 mod types;
 
+pub use decide::UNTRANSLATABLE_REQUEST;
 pub use relay::{MAX_EVENT_BYTES, MAX_HELD_BYTES};
 pub use report::AttemptRecord;
 pub use types::{Action, AttemptId, Event, Outcome, Summary, TransportError};

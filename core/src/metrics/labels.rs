@@ -1,7 +1,7 @@
 //! The label values of the metric families: each a small closed set, or a name from the
 //! config, so a scrape's series stay bounded whatever clients and upstreams send.
 
-use crate::machine::{AttemptRecord, Outcome};
+use crate::machine::{AttemptRecord, Outcome, UNTRANSLATABLE_REQUEST};
 use crate::recovery::RecoverySummary;
 
 /// The client API a request path belongs to (spec §9): the `api` label.
@@ -122,7 +122,7 @@ pub fn error_class(r: &AttemptRecord) -> &'static str {
             "unusable_continuation"
         }
         // No call was made: the target cannot express the request.
-        "untranslatable_request" => "untranslatable_request",
+        UNTRANSLATABLE_REQUEST => UNTRANSLATABLE_REQUEST,
         "connect_error" => "connect_error",
         "invalid_response" => "invalid_response",
         "stream_error" => "stream_error",
@@ -140,7 +140,7 @@ pub const ERROR_CLASSES: [&str; 19] = [
     "cancelled",
     "stream_aborted",
     "unusable_continuation",
-    "untranslatable_request",
+    UNTRANSLATABLE_REQUEST,
     "connect_error",
     "invalid_response",
     "stream_error",

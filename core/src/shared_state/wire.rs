@@ -20,8 +20,9 @@ use crate::gateway::Gateway;
 
 /// The wire format's version; records of another version are ignored.
 pub const WIRE_VERSION: u32 = 1;
-/// The longest model or prefix name accepted from elsewhere.
-const MAX_NAME: usize = 256;
+/// The longest model or prefix name accepted from elsewhere: the longest model id a
+/// wildcard entry routes.
+const MAX_NAME: usize = crate::routing::MAX_WILDCARD_MODEL_BYTES;
 /// The most `min_triggers` a latency event may carry.
 const MAX_MIN_TRIGGERS: u32 = 10_000;
 
