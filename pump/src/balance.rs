@@ -59,6 +59,13 @@ impl Balance {
         }
     }
 
+    /// The connections worker `me` serves.
+    pub(crate) fn open(&self, me: usize) -> usize {
+        self.slots
+            .get(me)
+            .map_or(0, |s| s.open.load(Ordering::SeqCst))
+    }
+
     /// Whether worker `me` should leave the next connection to a less loaded worker
     /// that still accepts.
     pub(crate) fn should_decline(&self, me: usize) -> bool {

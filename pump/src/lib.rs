@@ -386,7 +386,6 @@ fn serve_thread<R: Runtime>(plan: ThreadPlan) {
             Worker::<R>::new(index, live, tls, limits, balance),
             registered,
             stop,
-            index,
         )
         .await;
     });

@@ -1,7 +1,7 @@
 //! One worker thread: its accept loops, its connections, and what they share (the idle
 //! upstream pool, a read buffer, the drain). Nothing here crosses threads but the gateway.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -50,7 +50,6 @@ pub(crate) struct Worker<R: Runtime> {
     pub(crate) pool: RefCell<IdlePool<Upstream<R>>>,
     pub(crate) scratch: RefCell<Box<[u8]>>,
     pub(crate) drain: Drain,
-    open: Cell<usize>,
     all_closed: RefCell<Option<Waker>>,
     /// This worker's index, and every worker's connection counts (`balance.rs`).
     index: usize,
@@ -79,7 +78,6 @@ impl<R: Runtime> Worker<R> {
             pool: RefCell::new(IdlePool::new()),
             scratch: RefCell::new(vec![0; READ_BUF_BYTES].into_boxed_slice()),
             drain: Drain::default(),
-            open: Cell::new(0),
             all_closed: RefCell::new(None),
             index,
             balance,
@@ -109,15 +107,18 @@ impl<R: Runtime> Worker<R> {
 
     /// A connection task started.
     pub(crate) fn opened(&self) {
-        self.open.set(self.open.get() + 1);
         self.balance.opened(self.index);
+    }
+
+    /// The connection tasks this worker runs (its count in the balance).
+    fn open(&self) -> usize {
+        self.balance.open(self.index)
     }
 
     /// A connection task ended.
     pub(crate) fn closed(&self) {
-        self.open.set(self.open.get().saturating_sub(1));
         self.balance.closed(self.index);
-        if self.open.get() == 0 {
+        if self.open() == 0 {
             if let Some(w) = self.all_closed.borrow_mut().take() {
                 w.wake();
             }
@@ -130,26 +131,25 @@ pub(crate) async fn run<R: Runtime>(
     worker: Rc<Worker<R>>,
     listeners: Vec<(R::Listener, ListenerSpec)>,
     stop: Arc<Stop>,
-    index: usize,
 ) {
     for (listener, spec) in listeners {
         R::spawn_local(accept_loop(Rc::clone(&worker), listener, spec));
     }
     R::spawn_local(crate::export::run(Rc::clone(&worker)));
     let mut registered = None;
-    let deadline = poll_fn(|cx| stop.poll(cx, index, &mut registered)).await;
+    let deadline = poll_fn(|cx| stop.poll(cx, worker.index, &mut registered)).await;
     worker.drain.start(deadline);
     let mut timer = R::timer();
     timer.set(deadline + FINAL_FLUSH);
     poll_fn(|cx| {
-        if worker.open.get() == 0 || timer.poll_fired(cx).is_ready() {
+        if worker.open() == 0 || timer.poll_fired(cx).is_ready() {
             return Poll::Ready(());
         }
         *worker.all_closed.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending
     })
     .await;
-    let left = worker.open.get();
+    let left = worker.open();
     if left > 0 {
         tracing::warn!(
             connections = left,

@@ -14,7 +14,7 @@ use switchback_tests::gateway::{load_config, GatewayOptions, Runtime};
 use switchback_tests::mock_upstream::{Ending, MockUpstream, Reply};
 use switchback_tests::table::{assert_header, assert_status, ms, start, start_ports, HEAD};
 
-use crate::harness::{assert_success_content, ok, pair, NORMAL};
+use crate::harness::{assert_success_content, ok, pair, LONG, NORMAL};
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
@@ -291,7 +291,9 @@ pub(crate) fn http_early_upstream_answer_413<R: Runtime>() {
         error_body(413, "Request entity too large"),
     )
     .early()]);
-    let gw = start::<R>(&pair(None, NORMAL), &[&primary, &primary]);
+    // Writing 16 MiB upstream takes a while on a loaded machine: the answer, not a
+    // timeout, is what is tested.
+    let gw = start::<R>(&pair(None, LONG), &[&primary, &primary]);
     let filler = "x".repeat(16 * 1024 * 1024);
     let body = format!(
         r#"{{"model": "openai/gpt-4o", "messages": [{{"role": "user", "content": "{filler}"}}]}}"#
