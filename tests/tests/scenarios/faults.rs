@@ -23,12 +23,16 @@ use crate::harness::{
 /// One byte per second: far slower than any per-attempt timeout.
 const DRIP: Duration = Duration::from_secs(1);
 
-/// Both upstreams answer with `fault` (the client streams when `streaming`): the response,
-/// and the two mocks.
-fn both<R: Runtime>(fault: &Reply, streaming: bool) -> (Response, MockUpstream, MockUpstream) {
+/// Both upstreams answer with `fault` (the client streams when `streaming`), each with
+/// `timeouts`: the response, and the two mocks.
+fn both<R: Runtime>(
+    fault: &Reply,
+    streaming: bool,
+    timeouts: &str,
+) -> (Response, MockUpstream, MockUpstream) {
     let primary = MockUpstream::start(vec![fault.clone()]);
     let secondary = MockUpstream::start(vec![fault.clone()]);
-    let gw = start::<R>(&pair(Some(RETRY_429), SHORT), &[&primary, &secondary]);
+    let gw = start::<R>(&pair(Some(RETRY_429), timeouts), &[&primary, &secondary]);
     let r = if streaming {
         stream(gw.addr)
     } else {
@@ -48,7 +52,14 @@ fn assert_both_classified(r: &Response, status: u16, error_type: &str) -> Value 
 }
 
 fn exhausted_as<R: Runtime>(fault: &Reply, streaming: bool, status: u16, error_type: &str) {
-    let (r, primary, secondary) = both::<R>(fault, streaming);
+    // Short timeouts only where a timeout is what is tested: elsewhere a loaded machine
+    // must not turn the fault into a timeout.
+    let timeouts = if error_type.starts_with("timeout") {
+        SHORT
+    } else {
+        NORMAL
+    };
+    let (r, primary, secondary) = both::<R>(fault, streaming, timeouts);
     assert_both_classified(&r, status, error_type);
     assert_eq!((primary.calls(), secondary.calls()), (1, 1));
 }
@@ -97,7 +108,7 @@ pub(crate) fn fault_drip_body<R: Runtime>() {
 /// 504 (a JSON error: no stream was started).
 pub(crate) fn fault_drip_stream<R: Runtime>() {
     let fault = Reply::sse(&stream_events(), Duration::ZERO).drip(Drip::Body, DRIP);
-    let (r, _, _) = both::<R>(&fault, true);
+    let (r, _, _) = both::<R>(&fault, true, SHORT);
     assert_both_classified(&r, 504, "timeout_300ms");
     assert!(
         r.header("content-type")
@@ -140,7 +151,7 @@ pub(crate) fn fault_unasked_gzip<R: Runtime>() {
     let mut fault = Reply::json(200, "");
     fault.chunks = vec![(Duration::ZERO, gzip(success_body().as_bytes()))];
     let fault = fault.header("Content-Encoding", "gzip");
-    let (r, primary, _) = both::<R>(&fault, false);
+    let (r, primary, _) = both::<R>(&fault, false, NORMAL);
     assert_both_classified(&r, 502, "invalid_response");
     assert_eq!(r.header("content-encoding"), None);
     let asked = primary.requests()[0]
@@ -173,7 +184,7 @@ pub(crate) fn fault_204_no_content<R: Runtime>() {
 pub(crate) fn fault_301_redirect<R: Runtime>() {
     let fault =
         Reply::json(301, "").header("Location", "https://elsewhere.example/v1/chat/completions");
-    let (r, _, _) = both::<R>(&fault, false);
+    let (r, _, _) = both::<R>(&fault, false, NORMAL);
     assert_both_classified(&r, 502, "invalid_response");
     assert_eq!(
         r.header("location"),
