@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use switchback_core::gateway::Gateway;
 use switchback_core::reload::LiveGateway;
 use switchback_core::shared_state::{LinkId, RemoteRules, StateSync, SyncAction};
 
@@ -56,6 +57,7 @@ pub(crate) async fn run<R: Runtime>(prepared: Prepared) {
         sync: prepared.sync,
         tls: prepared.tls,
         seen: prepared.live.version(),
+        gateway: prepared.live.current(),
         live: prepared.live,
         commands: Slot::Empty,
         subscriber: Slot::Empty,
@@ -76,7 +78,8 @@ struct SyncTask<R: Runtime> {
     sync: StateSync,
     tls: TlsSetup,
     live: Arc<LiveGateway>,
-    /// The live gateway's version the session's rules were taken from.
+    /// The gateway the session's rules were taken from, and its `live` version.
+    gateway: Arc<Gateway>,
     seen: u64,
     commands: Slot<R>,
     subscriber: Slot<R>,
@@ -95,11 +98,8 @@ impl<R: Runtime> SyncTask<R> {
     /// After a reload, takes the rules of the gateway now serving (one atomic load when
     /// nothing was reloaded). `state` itself cannot change on a reload (`reload_check`).
     fn follow_reload(&mut self) {
-        let version = self.live.version();
-        if version != self.seen {
-            self.seen = version;
-            self.sync
-                .set_rules(RemoteRules::for_gateway(&self.live.current()));
+        if self.live.refresh(&mut self.gateway, &mut self.seen) {
+            self.sync.set_rules(RemoteRules::for_gateway(&self.gateway));
         }
     }
 
