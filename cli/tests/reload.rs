@@ -1,6 +1,7 @@
 //! `switchback reload` against a gateway started by `switchback up` (spec §1, §13), on
 //! each runtime: a valid change takes effect and exits 0, even when the caller's shell
-//! lacks a `$VAR` the config uses (the gateway's own environment judges); a file that does
+//! lacks a `$VAR` the config uses or exports a value of its own (the gateway's own
+//! environment judges); a file that does
 //! not load, and a listener change the gateway refuses, exit 1 with the reason while the
 //! old config keeps serving; with no gateway up it exits 1. Also SIGHUP sent straight to
 //! the gateway with a broken file: logged, counted as failed, reported, old config kept.
@@ -170,6 +171,11 @@ fn run(runtime: &str) {
     let ok = switchback(&["reload"], &state);
     assert!(ok.status.success(), "{}", text(&ok));
     assert_eq!(models(addr), ["mock/ok", "mock/slow"]);
+    // Nor does a value exported only in the caller's shell count: one the config would
+    // refuse changes nothing (the gateway's own value still judges).
+    let exported = switchback_env(&["reload"], &state, &[(KEY_VAR, "not a url")]);
+    assert!(exported.status.success(), "{}", text(&exported));
+    assert_eq!(models(addr), ["mock/ok", "mock/slow"]);
 
     std::fs::write(
         &file,
@@ -197,7 +203,7 @@ fn run(runtime: &str) {
 
     let metrics = get(addr, "/metrics").text();
     assert!(
-        metrics.contains(r#"switchback_config_reloads_total{result="ok"} 1"#)
+        metrics.contains(r#"switchback_config_reloads_total{result="ok"} 2"#)
             && metrics.contains(r#"switchback_config_reloads_total{result="failed"} 3"#),
         "{metrics}"
     );
